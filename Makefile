@@ -1,0 +1,41 @@
+# The two commands a person needs: `make sweep` (the main job) and `make test`.
+# Each creates .venv with the pinned stack when it is missing, so a fresh machine needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PRESET ?= quick
+OUTPUT ?= results
+
+.PHONY: sweep train test lint bench dashboard install clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+sweep: $(STAMP)
+	$(PY) -m jobs.sweep --preset $(PRESET) --output $(OUTPUT)
+
+train: $(STAMP)
+	$(PY) -m jobs.train --model $(or $(MODEL),cnn) --preset $(PRESET) --output $(OUTPUT)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m jobs.bench
+
+dashboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir $(OUTPUT) --host 127.0.0.1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+-include mk/*.mk

@@ -1,0 +1,1 @@
+"""Ray job entry points, the data pipeline and the one training loop."""

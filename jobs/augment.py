@@ -1,0 +1,37 @@
+"""Normalisation and augmentation as batched tensor ops on the worker's device (no PIL, no DataLoader)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 28, 28] -> float [B, 1, 28, 28], zero mean and unit variance over MNIST."""
+    return (images.unsqueeze(1).float() / 255.0 - MEAN) / STD
+
+
+def random_affine(x: torch.Tensor, shift_px: float, rotate_deg: float) -> torch.Tensor:
+    """Random shifts and rotations for a whole batch with one affine_grid/grid_sample call."""
+    if shift_px <= 0 and rotate_deg <= 0:
+        return x
+    batch, _, height, width = x.shape
+    angle = (torch.rand(batch, device=x.device) * 2 - 1) * math.radians(rotate_deg)
+    # affine_grid works in [-1, 1] coordinates, so a shift of k pixels is 2k/size.
+    shift = (torch.rand(batch, 2, device=x.device) * 2 - 1) * shift_px * 2 / torch.tensor(
+        [width, height], device=x.device, dtype=x.dtype)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    # Background after normalisation is the value of a zero pixel, not 0.
+    background = -MEAN / STD
+    return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
+
+
+def prepare_batch(images: torch.Tensor, train: bool, shift_px: float = 0.0, rotate_deg: float = 0.0) -> torch.Tensor:
+    x = normalise(images)
+    return random_affine(x, shift_px, rotate_deg) if train else x

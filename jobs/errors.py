@@ -1,0 +1,23 @@
+"""Errors a user can fix, and the one place that turns them into `error: ...` and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class UsageError(ValueError):
+    """Bad input (data, flags, config): reported as one line, never as a traceback."""
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run a command-line entry point; user errors become one stderr line and exit code 2."""
+    try:
+        code = main()
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

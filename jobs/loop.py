@@ -1,0 +1,161 @@
+"""The one training loop: plain PyTorch, run on every Ray Train worker, for every architecture.
+
+Ray Train gives it a rank, a device and DDP (`prepare_model`); each epoch it reports metrics and a checkpoint,
+and after a restart by `FailureConfig` it resumes from the last checkpoint instead of starting over.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from torch import nn
+
+import models
+from jobs.data import Mnist, limit
+from jobs.optim import make_optimizer, make_schedule, param_groups
+from jobs.sharding import rank_slice
+from jobs.tasks import make_task
+
+CHECKPOINT_FILE = "checkpoint.pt"
+SUMMARY_FILE = "summary.json"
+
+
+def train_func_per_worker(loop_config: dict[str, Any]) -> None:
+    """Entry point of every Ray Train worker. `loop_config` holds: model, config, data (an ObjectRef)."""
+    name, cfg = loop_config["model"], loop_config["config"]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+    # Ray may pin OMP_NUM_THREADS to 1; a CPU worker should use every core it reserved.
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))
+    torch.manual_seed(cfg["seed"] * 1_000 + rank)
+
+    data = worker_data(ray.get(loop_config["data"]), cfg).to(device)
+    task = make_task(models.spec(name).task, data, cfg, device)
+    model = models.build(name, cfg).to(device)
+    optimizer = make_optimizer(param_groups(model, cfg), cfg)
+    per_rank = task.train_size // world
+    steps_per_epoch = math.ceil(per_rank / cfg["batch_size"])
+    schedule = make_schedule(optimizer, cfg, steps_per_epoch * cfg["epochs"])
+    state = {"epoch": 0, "history": [], "train_time_s": 0.0, "train_images": 0}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as folder:
+            saved = torch.load(Path(folder) / CHECKPOINT_FILE, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        state = saved["state"]
+    resumed = checkpoint is not None
+    model = ray.train.torch.prepare_model(model)
+    progress = loop_config.get("progress")
+
+    for epoch in range(state["epoch"], cfg["epochs"]):
+        if epoch == cfg.get("fail_at_epoch", -1) and not resumed:
+            raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
+        model.train()
+        indices = rank_slice(task.train_size, cfg["seed"], epoch, rank, world).to(device)
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        for start in range(0, per_rank, cfg["batch_size"]):
+            batch = indices[start:start + cfg["batch_size"]]
+            loss = task.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["grad_clip"] > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(batch)
+        train_loss = mean_over_ranks(loss_sum, per_rank, world)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch + 1}; lower lr or clip gradients")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epoch_time = time.perf_counter() - started
+        state["train_time_s"] += epoch_time
+        state["train_images"] += per_rank * world
+        state["epoch"] = epoch + 1
+        report(rank, epoch, cfg, unwrap(model), task, optimizer, schedule, state, train_loss, epoch_time,
+               per_rank * world, device, progress)
+
+
+def worker_data(data: Mnist, cfg: dict[str, Any]) -> Mnist:
+    data = limit(data, cfg["train_limit"], cfg["val_limit"], cfg["test_limit"])
+    if cfg.get("train_on_val"):
+        data.train_images = torch.cat([data.train_images, data.val_images])
+        data.train_labels = torch.cat([data.train_labels, data.val_labels])
+    return data
+
+
+def mean_over_ranks(loss_sum: torch.Tensor, per_rank: int, world: int) -> float:
+    if world > 1 and dist.is_initialized():
+        dist.all_reduce(loss_sum)
+    return float(loss_sum) / max(per_rank * world, 1)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def report(rank: int, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any, optimizer: torch.optim.Optimizer,
+           schedule: Any, state: dict[str, Any], train_loss: float, epoch_time: float, images: int,
+           device: torch.device, progress: Any) -> None:
+    """Rank 0 evaluates and checkpoints; every rank calls ray.train.report, which is a barrier."""
+    if rank != 0:
+        ray.train.report({})
+        return
+    val = task.evaluate(model, "val")
+    metrics = {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "val_loss": val["loss"],
+        "val_accuracy": val["accuracy"],
+        "val_f1_macro": val["f1_macro"],
+        "epoch_time_s": epoch_time,
+        "images_per_s": images / epoch_time if epoch_time else 0.0,
+        "lr": optimizer.param_groups[0]["lr"],
+    }
+    metrics.update({k: v for k, v in val.items() if k.startswith("map")})  # detection adds mAP
+    state["history"].append(metrics)
+    final = epoch + 1 == cfg["epochs"]
+    with tempfile.TemporaryDirectory() as folder:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "state": state}, Path(folder) / CHECKPOINT_FILE)
+        if final:
+            summary = {"history": state["history"], "train_time_s": state["train_time_s"],
+                       "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
+                       "params": models.count_parameters(model), "peak_memory_mb": peak_memory_mb(device),
+                       "device": device_name(device), "validation": val}
+            if cfg["evaluate_test"]:
+                summary["test"] = task.evaluate(model, "test")
+                metrics.update({f"test_{k}": summary["test"][k] for k in ("accuracy", "f1_macro", "loss")})
+            (Path(folder) / SUMMARY_FILE).write_text(json.dumps(summary))
+        if progress is not None:
+            progress.put({**metrics, "epochs": cfg["epochs"], "train_time_s": state["train_time_s"]})
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"

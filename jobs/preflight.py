@@ -1,0 +1,19 @@
+"""Checks a model's external assets (pre-trained weights) on the driver, before any Ray work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import models
+from jobs.errors import UsageError
+
+
+def check_model_assets(model: str, config: dict[str, Any]) -> None:
+    """Raise UsageError when the model needs weights that are neither cached nor downloadable."""
+    check = getattr(models.spec(model), "assets", None)
+    if check is None:
+        return
+    try:
+        check(config)
+    except models.ConfigError as exc:
+        raise UsageError(str(exc)) from None

@@ -1,0 +1,45 @@
+"""Digit classification: the task of every architecture except the detector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jobs.augment import prepare_batch
+from jobs.data import Mnist
+from jobs.metrics import classification_metrics
+from jobs.precision import autocast
+
+
+class ClassificationTask:
+    def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
+        self.data, self.config, self.device = data, config, device
+        self.train_size = len(data.train_labels)
+
+    def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        shift, rotate = (cfg["shift_px"], cfg["rotate_deg"]) if cfg["augment"] else (0.0, 0.0)
+        x = prepare_batch(self.data.train_images[indices], True, shift, rotate)
+        with autocast(self.device):
+            logits = model(x)
+        return F.cross_entropy(logits.float(), self.data.train_labels[indices],
+                               label_smoothing=cfg["label_smoothing"])
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        images, labels = getattr(self.data, f"{split}_images"), getattr(self.data, f"{split}_labels")
+        was_training = model.training
+        model.eval()
+        total_loss, predictions = 0.0, []
+        for start in range(0, len(labels), self.config["eval_batch_size"]):
+            batch = slice(start, start + self.config["eval_batch_size"])
+            with autocast(self.device):
+                logits = model(prepare_batch(images[batch], False)).float()
+            total_loss += F.cross_entropy(logits, labels[batch], reduction="sum").item()
+            predictions.append(logits.argmax(1))
+        model.train(was_training)
+        predicted = torch.cat(predictions).cpu().numpy() if predictions else labels.cpu().numpy()[:0]
+        return classification_metrics(labels.cpu().numpy(), predicted, total_loss / max(len(labels), 1))

@@ -1,0 +1,60 @@
+"""`python -m jobs.train`: train one architecture through Ray Train and write its result.json."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import models
+from jobs import config as run_config
+from jobs.errors import UsageError, run_cli
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jobs.train", description=__doc__)
+    parser.add_argument("--model", required=True, help=f"one of: {', '.join(models.model_names())}")
+    parser.add_argument("--preset", default="quick", help="smoke | quick | full (default: quick)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key of the model or the loop; repeatable")
+    parser.add_argument("--workers", type=int, default=1, help="data-parallel workers (default: 1)")
+    parser.add_argument("--gpu", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DATA_DIR)")
+    parser.add_argument("--output", default="results", help="results folder (default: results)")
+    parser.add_argument("--name", help="run name (default: MODEL-PRESET-TIMESTAMP)")
+    parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--max-failures", type=int, default=1, help="worker-group restarts from checkpoint")
+    parser.add_argument("--verbose", action="store_true", help="show Ray's own logs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.model not in models.model_names():
+        raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(models.model_names())}")
+    config = run_config.resolve(args.model, args.preset, args.overrides)
+    # Everything a user can get wrong is checked before Ray starts.
+    from jobs.data import load_mnist
+    from jobs.preflight import check_model_assets
+
+    data = load_mnist(args.data_dir)
+    check_model_assets(args.model, config)
+
+    import ray
+
+    from jobs.cluster import connect, plan_workers
+    from jobs.runner import train
+
+    connect(args.address, args.verbose)
+    workers = plan_workers(args.workers, args.gpu)
+    name = args.name or f"{args.model}-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"training {args.model} ({args.preset} preset) on {workers.count} worker(s), "
+          f"{'GPU' if workers.use_gpu else 'CPU'}; {data.sizes()['train']} train / {data.sizes()['val']} val "
+          f"images before the preset's limits", flush=True)
+    train(args.model, config, ray.put(data), workers, Path(args.output), name,
+          max_failures=args.max_failures)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,21 @@
+"""The architectures the benchmark compares, each registered under one name.
+
+Importing this package imports every family module so that their `@register_model` decorators run.
+"""
+
+from models import cnn  # noqa: F401  (registers on import)
+from models.registry import (
+    ConfigError,
+    ModelSpec,
+    build,
+    count_parameters,
+    defaults,
+    model_config,
+    model_names,
+    register_model,
+    spec,
+    validate,
+)
+
+__all__ = ["ConfigError", "ModelSpec", "build", "count_parameters", "defaults", "model_config", "model_names",
+           "register_model", "spec", "validate"]
