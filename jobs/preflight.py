@@ -10,10 +10,10 @@ from jobs.errors import UsageError
 
 def check_model_assets(model: str, config: dict[str, Any]) -> None:
     """Raise UsageError when the model needs weights that are neither cached nor downloadable."""
-    check = getattr(models.spec(model), "assets", None)
+    check = models.spec(model).assets
     if check is None:
         return
     try:
-        check(config)
+        check(models.model_config(model, config))
     except models.ConfigError as exc:
         raise UsageError(str(exc)) from None

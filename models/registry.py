@@ -28,6 +28,8 @@ class ModelSpec:
     check: Callable[[Config], None] | None = None
     task: str = "classification"  # which task (batches, loss, metrics) the one loop runs for this model
     summary: str = ""
+    # Checks files the builder will need (pre-trained weights) on the driver; raises ConfigError naming them.
+    assets: Callable[[Config], None] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -35,12 +37,13 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 def register_model(name: str, *, defaults: Config, choices: dict[str, tuple] | None = None,
                    check: Callable[[Config], None] | None = None, task: str = "classification",
-                   summary: str = "") -> Callable:
+                   summary: str = "", assets: Callable[[Config], None] | None = None) -> Callable:
     """Decorator: `@register_model("cnn", defaults={...})` on a `Config -> nn.Module` builder."""
     def decorate(builder: Callable[[Config], nn.Module]) -> Callable[[Config], nn.Module]:
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(name, builder, dict(defaults), dict(choices or {}), check, task, summary)
+        _REGISTRY[name] = ModelSpec(name, builder, dict(defaults), dict(choices or {}), check, task, summary,
+                                    assets)
         return builder
     return decorate
 

@@ -1,0 +1,18 @@
+"""The CNN through the one loop under Ray Train: it learns, and its result.json holds what the issue lists."""
+
+import math
+
+REQUIRED = ("model", "config", "test_accuracy", "test_f1_macro", "test_f1_weighted", "test_loss", "train_time_s",
+            "epochs", "params", "images_per_s", "peak_memory_mb", "history", "confusion_matrix", "env")
+
+
+def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
+    result = smoke_run("cnn", ["epochs=2"])
+    assert set(REQUIRED) <= set(result)
+    assert result["epochs"] == 2 and len(result["history"]) == 2
+    # Chance is 10% accuracy and a loss of ln(10); two small epochs must be far better than that.
+    assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
+    assert result["test_accuracy"] > 0.5
+    assert sum(map(sum, result["confusion_matrix"])) == 1000  # the smoke preset's test subset
+    assert result["params"] > 100_000 and result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
+    assert (tmp_path / "run" / "result.json").is_file()
