@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
 
 class UsageError(ValueError):
     """Bad input (data, flags, config): reported as one line, never as a traceback."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag like every other user error: one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
 
 
 def run_cli(main: Callable[[], int | None]) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import models
 from jobs import config as run_config
-from jobs.errors import UsageError, run_cli
+from jobs.errors import ArgumentParser, UsageError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jobs.train", description=__doc__)
+    parser = ArgumentParser(prog="python -m jobs.train", description=__doc__)
     parser.add_argument("--model", required=True, help=f"one of: {', '.join(models.model_names())}")
     parser.add_argument("--preset", default="quick", help="smoke | quick | full (default: quick)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -1,0 +1,89 @@
+"""Digit detection on MNIST canvases (model `faster_rcnn`), through the same loop as the classifiers.
+
+Training: the loss of a batch is the sum of Faster R-CNN's four losses (RPN objectness and box, RoI class and
+box) on those training canvases. There is no augmentation: every canvas is already a random layout.
+
+Evaluation, so that the detector sits in the same table as the classifiers:
+- `map_50`, `map`: COCO mAP@0.5 and mAP@[.5:.95] (torchmetrics, pycocotools) on the split's canvases;
+- `loss` = 1 - mAP@[.5:.95]. Not a training-style loss: Faster R-CNN computes losses only in train mode, with
+  random RoI sampling; this is lower-is-better and comparable across detection runs only;
+- classification of the split's plain 28x28 digits, each pasted alone at the centre of an empty canvas: the
+  prediction is the label of the highest-scoring box. No box at all is a wrong answer; to keep the
+  confusion matrix and F1 well-defined over classes 0-9 it is recorded as the class (label + 1) % 10, and
+  `no_box` counts those cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.detection import MeanAveragePrecision
+
+from jobs.data import Mnist
+from jobs.metrics import classification_metrics
+from jobs.tasks.detection_data import Canvases, as_float, centred, split_canvases
+
+# Detection outputs are per image and post-processing loops over them in Python; larger batches buy nothing
+# on a CPU and only add memory on a GPU.
+EVAL_BATCH_CAP = 256
+
+
+class DetectionTask:
+    def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
+        self.data, self.config, self.device = data, config, device
+        self.train = split_canvases(data, "train", config)
+        self.train_size = len(self.train)
+        self._eval: dict[str, Canvases] = {}  # built on first use: only rank 0 evaluates
+
+    def canvases(self, split: str) -> Canvases:
+        if split not in self._eval:
+            self._eval[split] = split_canvases(self.data, split, self.config)
+        return self._eval[split]
+
+    def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
+        # fp32 even on CUDA: bf16 box coordinates are only 0.5 px exact at 64-128 px, which costs mAP@.75+.
+        losses = model(list(as_float(self.train.images[indices])), self.train.targets(indices))
+        return sum(losses.values())
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        was_training = model.training
+        model.eval()
+        try:
+            maps = self.mean_average_precision(model, self.canvases(split))
+            labels = getattr(self.data, f"{split}_labels").cpu().numpy()
+            predicted = self.classify(model, getattr(self.data, f"{split}_images"))
+        finally:
+            model.train(was_training)
+        no_box = predicted < 0
+        metrics = classification_metrics(labels, np.where(no_box, (labels + 1) % 10, predicted), 1.0 - maps["map"])
+        return {**metrics, **maps, "no_box": int(no_box.sum())}
+
+    def batches(self, n: int) -> list[slice]:
+        step = min(self.config["eval_batch_size"], EVAL_BATCH_CAP)
+        return [slice(start, start + step) for start in range(0, n, step)]
+
+    def mean_average_precision(self, model: nn.Module, canvases: Canvases) -> dict[str, float]:
+        metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+        for batch in self.batches(len(canvases)):
+            outputs = model(list(as_float(canvases.images[batch])))
+            preds = [{k: out[k].cpu() for k in ("boxes", "scores", "labels")} for out in outputs]
+            truth = [{k: v.cpu() for k, v in target.items()} for target in canvases.targets(batch)]
+            metric.update(preds, truth)
+        if not len(canvases):
+            return {"map_50": 0.0, "map": 0.0}
+        result = metric.compute()
+        # torchmetrics reports -1 when a split has nothing to score; 0 keeps the numbers in [0, 1].
+        return {"map_50": max(float(result["map_50"]), 0.0), "map": max(float(result["map"]), 0.0)}
+
+    def classify(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
+        """Digit of the highest-scoring box on each plain digit's canvas; -1 where the detector finds none."""
+        predicted = []
+        for batch in self.batches(len(images)):
+            outputs = model(list(as_float(centred(images[batch], self.config["canvas_size"]))))
+            predicted += [int(out["labels"][out["scores"].argmax()]) - 1 if len(out["scores"]) else -1
+                          for out in outputs]
+        return np.asarray(predicted, dtype=np.int64)

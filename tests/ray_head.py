@@ -1,0 +1,74 @@
+"""A real Ray head on 127.0.0.1 that a test owns: started in its own process group, stopped by its id."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_dashboard(url: str, token: str, head: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            raise RuntimeError(f"ray head exited with {head.returncode}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"Ray dashboard at {url} did not answer within {timeout_s}s")
+
+
+@contextmanager
+def ray_head(num_cpus: int = 2):
+    """Yields (dashboard_url, env): env carries the token, as a client of this cluster must."""
+    token = secrets.token_hex(32)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("RAY_ADDRESS", None)
+    gcs_port, dashboard_port = free_port(), free_port()
+    # Ray's socket paths must stay short, so the temp dir lives directly under /tmp.
+    temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    log = open(Path(temp_dir) / "head.log", "w")  # noqa: SIM115 - closed below
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+         f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+         f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        wait_for_dashboard(url, token, head)
+        yield url, env
+    finally:
+        stop_group(head)
+        log.close()
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
+    """End the head and everything it started: its process group, by id, never by name."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

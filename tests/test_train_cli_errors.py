@@ -1,0 +1,65 @@
+"""Bad input to `python -m jobs.train`: one `error:` line on stderr, exit code 2, before any Ray work."""
+
+import pytest
+
+from jobs.data import FILES
+from jobs.train import main
+from tests.cli import assert_usage_error, run_in_process, run_module
+from tests.idx_files import write_mnist
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--model", "lenet"], ["unknown model 'lenet'", "cnn"]),
+    (["--model", "cnn", "--preset", "huge"], ["unknown preset 'huge'"]),
+    (["--model", "cnn", "--set", "dropout"], ["expected key=value"]),
+    (["--model", "cnn", "--set", "=3"], ["expected key=value"]),
+    (["--model", "cnn", "--set", "colour=red"], ["--set colour: unknown key"]),
+    (["--model", "cnn", "--set", "lr=fast"], ["--set lr=fast: expected float"]),
+    (["--model", "cnn", "--set", "epochs=2.5"], ["--set epochs=2.5: expected int"]),
+    (["--model", "cnn", "--set", "augment=maybe"], ["expected bool"]),
+    (["--model", "cnn", "--set", "channels=16,x"], ["expected comma-separated ints"]),
+    (["--model", "cnn", "--set", "pooling=median"], ["pooling='median' is not one of"]),
+    (["--model", "cnn", "--set", "dropout=1.5"], ["dropout must be in [0, 1)"]),
+    (["--model", "cnn", "--set", "kernel_size=29", "--set", "padding=valid"], ["shrink 28x28 to nothing"]),
+    (["--model", "cnn", "--set", "optimizer=lion"], ["optimizer='lion' is not one of"]),
+    (["--model", "cnn", "--set", "lr=0"], ["lr must be > 0"]),
+])
+def test_bad_flags_and_configs(args, fragments, mnist_dir, capsys):
+    assert_usage_error(run_in_process(main, [*args, "--data-dir", str(mnist_dir)], capsys), *fragments)
+
+
+@pytest.mark.parametrize("args", [["--model", "lenet"], ["--model", "cnn", "--set", "dropout"],
+                                  ["--model", "cnn", "--set", "kernel_size=29", "--set", "padding=valid"]])
+def test_command_line_prints_one_line_and_no_traceback(args, mnist_dir):
+    assert_usage_error(run_module("jobs.train", *args, "--data-dir", str(mnist_dir)), "")
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated", "corrupt"])
+def test_bad_data_files(tmp_path, how, capsys):
+    folder = write_mnist(tmp_path / "m")
+    target = folder / (FILES["test_images"] + ".gz")
+    if how == "missing":
+        target.unlink()
+    elif how == "truncated":
+        target.write_bytes(target.read_bytes()[:50])
+    else:
+        target.write_bytes(b"garbage" * 10)
+    proc = run_in_process(main, ["--model", "cnn", "--preset", "smoke", "--data-dir", str(folder)], capsys)
+    assert_usage_error(proc, str(target.parent / FILES["test_images"]))
+
+
+def test_missing_data_dir_from_environment(tmp_path):
+    proc = run_module("jobs.train", "--model", "cnn", env={"MNIST_DATA_DIR": str(tmp_path / "absent")})
+    assert_usage_error(proc, "data folder does not exist")
+
+
+def test_unreachable_address(mnist_dir, capsys):
+    from tests.ray_head import free_port
+
+    proc = run_in_process(main, ["--model", "cnn", "--preset", "smoke", "--data-dir", str(mnist_dir),
+                                 "--address", f"127.0.0.1:{free_port()}"], capsys)
+    assert_usage_error(proc, "Ray cluster not reachable")
+
+
+def test_bad_flag_value_is_one_line(capsys):
+    assert_usage_error(run_in_process(main, ["--model", "cnn", "--workers", "two"], capsys), "--workers")
