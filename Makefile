@@ -39,3 +39,6 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 -include mk/*.mk
+
+# Snippets above add their own prerequisites of `test` (the kfp venv, chromium) through TEST_DEPS.
+test: $(TEST_DEPS)

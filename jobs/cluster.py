@@ -36,13 +36,15 @@ def connect(address: str | None = None, verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
     # Ray's own progress tables and hints are noise at the default verbosity; our loop prints its own lines.
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     common = {"logging_level": level, "log_to_driver": verbose, "ignore_reinit_error": True}
     if address:
         check_reachable(address)
         ray.init(address=address, **common)
     else:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+        # The dashboard serves the state API, which Ray Train's placement-group cleaner needs to free the
+        # resources of finished runs inside Tune trials; it listens on 127.0.0.1 only.
+        ray.init(include_dashboard=True, dashboard_host="127.0.0.1", **common)
 
 
 @dataclass(frozen=True)

@@ -17,4 +17,5 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray, loss: fl
         "per_class_f1": f1_score(labels, predictions, average=None, labels=range(10), zero_division=0).tolist(),
         "confusion_matrix": confusion_matrix(labels, predictions, labels=range(10)).tolist(),
         "predictions": predictions.tolist(),
+        "labels": labels.tolist(),
     }

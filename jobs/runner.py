@@ -23,7 +23,13 @@ from jobs.progress import print_epoch, print_summary
 RESULT_FILE = "result.json"
 
 
-def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, storage: Path,
+def storage_path(storage: str | Path) -> str:
+    """Absolute local folder, or a pyarrow filesystem URI (s3://, gs://, ...) passed through as it is."""
+    return str(storage) if "://" in str(storage) else str(Path(storage).resolve())
+
+
+def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers,
+                 storage: str | Path,
                  name: str, progress: Queue | None = None, max_failures: int = 1,
                  callbacks: list | None = None) -> TorchTrainer:
     return TorchTrainer(
@@ -31,7 +37,7 @@ def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, wo
         train_loop_config={"model": model, "config": config, "data": data_ref, "progress": progress},
         scaling_config=ScalingConfig(num_workers=workers.count, use_gpu=workers.use_gpu,
                                      resources_per_worker=workers.resources()),
-        run_config=RunConfig(name=name, storage_path=str(storage.resolve()),
+        run_config=RunConfig(name=name, storage_path=storage_path(storage),
                              failure_config=FailureConfig(max_failures=max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=1),
                              callbacks=callbacks),
@@ -91,6 +97,7 @@ def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], wo
         "confusion_matrix": test.get("confusion_matrix"),
         "per_class_f1": test.get("per_class_f1"),
         "test_predictions": test.get("predictions"),
+        "test_labels": test.get("labels"),
         "val_accuracy": summary["validation"]["accuracy"],
         "env": environment(workers, summary["device"]),
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 import models
 from jobs import config as run_config
 from jobs.errors import ArgumentParser, UsageError, run_cli
+from jobs.loopback import prefer_loopback
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_mnist(args.data_dir)
     check_model_assets(args.model, config)
 
+    prefer_loopback(args.address)
     import ray
 
     from jobs.cluster import connect, plan_workers

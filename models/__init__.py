@@ -3,7 +3,7 @@
 Importing this package imports every family module so that their `@register_model` decorators run.
 """
 
-from models import cnn  # noqa: F401  (registers on import)
+from models import cnn, faster_rcnn, finetune, resnet, vit  # noqa: F401  (registers on import)
 from models.registry import (
     ConfigError,
     ModelSpec,

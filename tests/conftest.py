@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Every Ray process a test starts binds to 127.0.0.1: set before anything imports ray (see jobs/loopback.py).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 

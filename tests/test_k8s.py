@@ -229,6 +229,8 @@ def test_cpu_overlay_asks_for_no_gpu_and_a_local_volume() -> None:
 def test_results_data_and_weights_live_on_the_shared_volume(folder: str) -> None:
     objs = render(folder)
     (pvc,) = of_kind(objs, "PersistentVolumeClaim")
+    # docs/cluster.md creates the volume alone with `-l app.kubernetes.io/component=results`.
+    assert [o for o in objs if o["metadata"]["labels"].get("app.kubernetes.io/component") == "results"] == [pvc]
     if folder != "overlays/cpu":
         assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]  # head and workers on different nodes
     for obj in ray_objects(folder):

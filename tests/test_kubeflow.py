@@ -1,7 +1,7 @@
 """The Kubeflow Pipelines entry compiles offline and launches exactly the gpu overlay's RayJob.
 
 kfp cannot share the main venv (protobuf and google-* pins), so the compile runs in .venv-kfp, which
-`make test` creates first (mk/deploy.mk). Run directly without it, the compile test skips, except under CI.
+`make test` creates first (mk/deploy.mk). Run directly without it, the tests that need it skip, except under CI.
 """
 
 import json

@@ -135,17 +135,19 @@ def place(heights: torch.Tensor, widths: torch.Tensor, active: torch.Tensor, spo
 
 def paste(canvases: torch.Tensor, patches: torch.Tensor, slot_index: torch.Tensor, boxes: torch.Tensor,
           ink: torch.Tensor, side: int) -> None:
-    """Max-composite [m, s, s] patches into the flat canvases so that each patch's ink lands in its box.
+    """Write the ink-box part of each [m, s, s] patch into its box on the flat canvases.
 
-    Pixels of a patch that fall outside the canvas are blank (the ink box lies inside it), so clamping their
-    indices onto the border and taking the maximum leaves the canvas unchanged there.
+    Outside its ink box a patch is blank, and ink boxes are disjoint, so every written pixel has exactly one
+    writer: a plain indexed assignment, deterministic on any device (no atomics, no order dependence).
     """
     size = patches.shape[-1]
     steps = torch.arange(size, device=patches.device)
-    rows = (boxes[:, 1, None] - ink[:, 0, None] + steps).clamp(0, side - 1)  # patch top = ink top - ink offset
-    cols = (boxes[:, 0, None] - ink[:, 1, None] + steps).clamp(0, side - 1)
+    rows = boxes[:, 1, None] - ink[:, 0, None] + steps  # canvas row of each patch row: patch top = box top - y0
+    cols = boxes[:, 0, None] - ink[:, 1, None] + steps
+    inside = (((rows >= boxes[:, 1, None]) & (rows < boxes[:, 3, None]))[:, :, None]
+              & ((cols >= boxes[:, 0, None]) & (cols < boxes[:, 2, None]))[:, None, :])
     flat = slot_index[:, 0, None, None] * side * side + rows[:, :, None] * side + cols[:, None, :]
-    canvases.scatter_reduce_(0, flat.flatten(), patches.flatten(), "amax")
+    canvases[flat[inside]] = patches[inside]
 
 
 def split_canvases(data: Mnist, split: str, config: dict[str, Any]) -> Canvases:

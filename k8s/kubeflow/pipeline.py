@@ -1,0 +1,131 @@
+"""Kubeflow Pipelines entry: a run launches the gpu overlay's RayJob, waits for it, and keeps report.html.
+
+`make pipeline` compiles it offline (kfp lives in .venv-kfp) to dist/archsweep-pipeline.yaml; upload that
+file in the Kubeflow Pipelines UI or with `kfp pipeline upload`. The RayJob is the one `kubectl apply -k
+k8s/overlays/gpu` would create, rendered here at compile time and embedded as a constant, so the pipeline
+and the manifests cannot drift apart. docs/cluster.md has the setup (token Secret, RBAC in rbac/).
+"""
+
+# No `from __future__ import annotations`: kfp reads the components' type hints as real types.
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+from kfp import compiler, dsl, kubernetes
+from kfp.dsl.graph_component import GraphComponent
+
+REPO = Path(__file__).resolve().parents[2]
+OVERLAY = "k8s/overlays/gpu"
+RESULTS_PVC = "archsweep-results"
+RESULTS_DIR = "/results"
+# Where the entrypoint's `--output /results/report` leaves the comparison page, relative to the volume.
+REPORT = "report/report.html"
+# The steps only talk to the API server and copy a file: a stock Python image is enough. The client's
+# version is the one kfp itself installs (requirements-kfp.txt).
+STEP_IMAGE = "python:3.11-slim"
+KUBERNETES_CLIENT = "kubernetes==30.1.0"
+NO_ISTIO = ("sidecar.istio.io/inject", "false")
+
+
+def rendered_manifests(overlay: str = OVERLAY) -> list[dict]:
+    """The overlay as `kubectl apply -k` would send it."""
+    out = subprocess.run(["kubectl", "kustomize", str(REPO / overlay)], capture_output=True, text=True, check=True)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+@dsl.component(base_image=STEP_IMAGE, packages_to_install=[KUBERNETES_CLIENT])
+def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: int) -> str:
+    """Create the results volume if missing and this run's RayJob, then wait until KubeRay says it ended.
+
+    Returns the RayJob's name; fails the step unless the Ray job SUCCEEDED.
+    """
+    import json
+    import time
+
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    config.load_incluster_config()
+    with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+        namespace = f.read().strip()
+    core, custom = client.CoreV1Api(), client.CustomObjectsApi()
+    rayjob = None
+    for obj in json.loads(manifests):
+        if obj["kind"] == "PersistentVolumeClaim":
+            try:
+                core.create_namespaced_persistent_volume_claim(namespace, obj)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: kept from an earlier run, with its MNIST and weight caches
+                    raise
+        elif obj["kind"] == "RayJob":
+            rayjob = obj
+        else:
+            raise ValueError(f"unexpected {obj['kind']} in the embedded manifests")
+    # One RayJob per run: a finished RayJob stays (status, events) after its cluster is gone, so a fixed
+    # name would collide with the previous run.
+    name = f"archsweep-{run_id.lower()[:8]}"
+    rayjob["metadata"]["name"] = name
+    custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", rayjob)
+    print(f"created RayJob {namespace}/{name}; follow it with: kubectl -n {namespace} get rayjob {name} -w")
+
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        obj = custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", name)
+        status = obj.get("status", {})
+        print(f"{name}: deployment {status.get('jobDeploymentStatus')}, job {status.get('jobStatus')}", flush=True)
+        if status.get("jobDeploymentStatus") in ("Complete", "Failed"):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"RayJob {name} still running after {timeout_seconds} s; it is left as it is")
+        time.sleep(poll_seconds)
+    if status.get("jobStatus") != "SUCCEEDED":
+        raise RuntimeError(f"RayJob {name}: job {status.get('jobStatus')}: {status.get('message', '')} "
+                           f"(kubectl -n {namespace} describe rayjob {name})")
+    return name
+
+
+@dsl.component(base_image=STEP_IMAGE)
+def fetch_report(rayjob: str, results_dir: str, report_path: str, report: dsl.Output[dsl.HTML]) -> None:
+    """Copy the comparison page from the results volume into the run's artifacts (shown in the KFP UI)."""
+    import shutil
+    from pathlib import Path
+
+    source = Path(results_dir) / report_path
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: RayJob {rayjob} succeeded but left no report there")
+    shutil.copyfile(source, report.path)
+
+
+def build_pipeline(manifests: list[dict]) -> GraphComponent:
+    """The pipeline with these manifests embedded; its default timeout follows the RayJob's own deadline."""
+    (rayjob,) = [obj for obj in manifests if obj["kind"] == "RayJob"]
+    timeout = rayjob["spec"]["activeDeadlineSeconds"] + 1800  # plus time to schedule pods and pull the image
+
+    @dsl.pipeline(name="archsweep-sweep", description="The full architecture sweep as a KubeRay RayJob, "
+                  "with report.html as an output artifact.")
+    def sweep(poll_seconds: int = 30, timeout_seconds: int = timeout) -> None:
+        job = run_rayjob(manifests=json.dumps(manifests), run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                         poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
+        report = fetch_report(rayjob=job.output, results_dir=RESULTS_DIR, report_path=REPORT)
+        # A cached step would hand back an old report without running anything.
+        for task in (job, report):
+            task.set_caching_options(False)
+            kubernetes.add_pod_annotation(task, *NO_ISTIO)
+        kubernetes.mount_pvc(report, pvc_name=RESULTS_PVC, mount_path=RESULTS_DIR)
+
+    return sweep
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=REPO / "dist" / "archsweep-pipeline.yaml")
+    args = parser.parse_args()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(rendered_manifests()), str(args.output))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

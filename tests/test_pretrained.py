@@ -1,0 +1,94 @@
+"""The one ImageNet loader: where it looks, what it loads, and the one-line error when it cannot."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.error import URLError
+
+import pytest
+import torch
+
+import models
+from models import pretrained
+from tests.weights import NETWORKS, expected_file, fake_weights
+
+REPO = Path(__file__).resolve().parent.parent
+USES_WEIGHTS = ("vgg16", "alexnet", "resnet18")
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch) -> Path:
+    """A TORCH_HOME without weights, where a download fails at once (CI may be online: never fetch 500 MB)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(weights):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(pretrained, "download", offline)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", USES_WEIGHTS)
+def test_weights_file_is_where_torch_hub_caches_it(name):
+    assert pretrained.weights_file(NETWORKS[name][1]) == expected_file(name)
+
+
+def test_torchvision_itself_finds_the_fake_file_without_downloading():
+    # torchvision's loader takes the cached file when it exists: same folder, same name as ours.
+    saved = torch.load(fake_weights("resnet18"), weights_only=True)
+    loaded = NETWORKS["resnet18"][1].get_state_dict(progress=False)
+    torch.testing.assert_close(loaded["layer1.0.conv1.weight"], saved["layer1.0.conv1.weight"])
+
+
+def test_vit_needs_no_assets_and_the_others_check_theirs():
+    assert models.spec("vit").assets is None
+    assert all(models.spec(name).assets is not None for name in USES_WEIGHTS)
+
+
+@pytest.mark.parametrize("name", USES_WEIGHTS)
+def test_missing_weights_are_one_config_error_naming_model_file_and_fix(empty_cache, name):
+    file = expected_file(name, empty_cache)
+    config = {**models.defaults(name), "weights": "imagenet"}
+    for attempt in (lambda: models.spec(name).assets(config), lambda: models.build(name, config)):
+        with pytest.raises(models.ConfigError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert message.startswith(f"{name}: ImageNet weights not found at {file}")
+        assert str(file.parent) in message and "--set weights=none" in message and "URLError" in message
+        assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", USES_WEIGHTS)
+def test_weights_none_needs_no_file(empty_cache, name):
+    config = {**models.defaults(name), "weights": "none"}
+    models.spec(name).assets(config)
+    assert models.build(name, config)(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_unreadable_and_mismatched_files_are_config_errors(empty_cache):
+    file = expected_file("resnet18", empty_cache)
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"not a checkpoint")
+    with pytest.raises(models.ConfigError, match="cannot be read.*delete the file"):
+        models.build("resnet18", {"weights": "imagenet"})
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "layer1.0.conv1.weight": torch.zeros(1)}, file)
+    with pytest.raises(models.ConfigError, match="does not fit torchvision's resnet18"):
+        models.build("resnet18", {"weights": "imagenet"})
+
+
+def test_cli_without_cached_weights_fails_fast_before_ray(tmp_path, mnist_dir):
+    # A dead proxy makes torchvision's real download fail at once, online or not.
+    env = {**os.environ, "TORCH_HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "jobs.train", "--model", "vgg16", "--preset", "smoke",
+                           "--data-dir", str(mnist_dir), "--output", str(tmp_path / "out")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: vgg16: ImageNet weights not found at"), done.stderr
+    assert str(expected_file("vgg16", tmp_path)) in lines[0] and "--set weights=none" in lines[0]
+    assert "training vgg16" not in done.stdout and not (tmp_path / "out").exists()  # no Ray work started
+    assert time.monotonic() - started < 120

@@ -1,0 +1,70 @@
+"""The Vision Transformer: shapes, config checks (in-process and through the CLI), and a smoke run that learns."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from models.vit import sincos_2d
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def vit(**overrides) -> torch.nn.Module:
+    return models.build("vit", {**models.defaults("vit"), **overrides})
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+@pytest.mark.parametrize("pos_embedding", ["learned", "sincos"])
+def test_builds_and_maps_a_batch_to_ten_logits(pool, pos_embedding):
+    model = vit(pool=pool, pos_embedding=pos_embedding)
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    # Fixed positions are a buffer, learned ones a parameter: 49 patches of 4x4, the [CLS] token has none.
+    learned = [p for n, p in model.named_parameters() if n == "position"]
+    assert [tuple(p.shape) for p in learned] == ([(1, 49, 128)] if pos_embedding == "learned" else [])
+
+
+@pytest.mark.parametrize("patch_size", [7, 14, 28])
+def test_every_patch_size_dividing_28_works(patch_size):
+    assert vit(patch_size=patch_size, depth=1)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_sincos_positions_are_distinct_per_patch():
+    positions = sincos_2d(7, 128)
+    assert positions.shape == (49, 128)
+    assert torch.cdist(positions, positions).add(torch.eye(49)).min() > 0.1
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"patch_size": 5}, "patch_size=5 does not divide"),
+    ({"patch_size": 0}, "patch_size=0"),
+    ({"dim": 130, "heads": 4}, "dim=130 is not divisible by heads=4"),
+    ({"depth": 0}, "depth must be >= 1, got 0"),
+    ({"heads": 0}, "heads must be >= 1"),
+    ({"dim": 6, "heads": 2, "pos_embedding": "sincos"}, "divisible by 4"),
+    ({"dropout": 1.0}, "dropout must be in"),
+    ({"pool": "max"}, "pool='max' is not one of"),
+])
+def test_invalid_configs_are_rejected(overrides, message):
+    with pytest.raises(models.ConfigError, match=message):
+        vit(**overrides)
+
+
+def test_cli_rejects_a_bad_patch_size_with_one_error_line():
+    # The config is checked before data loading and Ray, so this takes only the imports.
+    done = subprocess.run([sys.executable, "-m", "jobs.train", "--model", "vit", "--preset", "smoke",
+                           "--set", "patch_size=5"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: vit: patch_size=5"), done.stderr
+
+
+def test_vit_smoke_run_learns(smoke_run):
+    result = smoke_run("vit")
+    assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
+    assert result["test_accuracy"] > 0.3
+    assert result["params"] == models.count_parameters(vit())

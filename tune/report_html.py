@@ -1,0 +1,563 @@
+"""OUTPUT/report.html: one self-contained page (inline CSS, figures as base64 PNG) that reads at a glance.
+
+The verdicts in "What this means" are computed from the numbers here, never written by hand, so the page
+cannot claim more than the results support.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from tune.aggregate import SweepResults, display_rows, fmt_accuracy, fmt_config, fmt_number, records
+from tune.stats import McNemar, correctness, mcnemar
+
+ALPHA = 0.05
+NEAR_BEST_POINTS = 0.5  # "as good as the best" for the cheapest-model verdict, in accuracy points
+STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+         "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 110}
+
+
+# ---- findings: the numbers the verdicts rest on ---------------------------------------------------------------
+
+@dataclass
+class Findings:
+    ok: list[dict[str, Any]]  # rows of trained models, most accurate first
+    failed: list[dict[str, Any]]
+    mcnemar: McNemar | None = None
+    mcnemar_note: str = ""
+    front: list[str] = field(default_factory=list)  # Pareto front of accuracy against train time, fastest first
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.ok[0] if self.ok else None
+
+    @property
+    def runner_up(self) -> dict[str, Any] | None:
+        return self.ok[1] if len(self.ok) > 1 else None
+
+    def per_second(self) -> dict[str, Any] | None:
+        timed = [r for r in self.ok if (r["train_time_s"] or 0) > 0]
+        return max(timed, key=lambda r: r["accuracy_per_train_s"]) if timed else None
+
+    def cheapest_near_best(self) -> dict[str, Any] | None:
+        if not self.best:
+            return None
+        floor = self.best["test_accuracy"] - NEAR_BEST_POINTS / 100
+        near = [r for r in self.ok if r["test_accuracy"] >= floor and r["train_time_s"] is not None]
+        return min(near, key=lambda r: r["train_time_s"]) if near else None
+
+
+def findings(results: SweepResults, table: pd.DataFrame) -> Findings:
+    rows = records(table)
+    ok = [r for r in rows if r["status"] == "ok" and r["test_accuracy"] is not None]
+    front = [r["model"] for r in sorted(ok, key=lambda r: r["train_time_s"] or 0) if r["pareto"]]
+    found = Findings(ok=ok, failed=[r for r in rows if r["status"] != "ok"], front=front)
+    if len(ok) > 1:
+        found.mcnemar, found.mcnemar_note = top_two_mcnemar(results, ok[0]["model"], ok[1]["model"])
+    return found
+
+
+def top_two_mcnemar(results: SweepResults, first: str, second: str) -> tuple[McNemar | None, str]:
+    """McNemar on seed 0 of both models; the reason it cannot run otherwise."""
+    runs = [results.finals.get(m) or [{}] for m in (first, second)]
+    a, b = runs[0][0], runs[1][0]
+    labels = a.get("test_labels") or b.get("test_labels")
+    if not labels:
+        return None, "result.json has no test_labels, so per-image correctness is unknown"
+    if not a.get("test_predictions") or not b.get("test_predictions"):
+        return None, "a result.json has no test_predictions"
+    if b.get("test_labels") and a.get("test_labels") and a["test_labels"] != b["test_labels"]:
+        return None, f"{first} and {second} were tested on different images"
+    try:
+        return mcnemar(correctness(a["test_predictions"], labels), correctness(b["test_predictions"], labels)), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def what_this_means(f: Findings) -> list[str]:
+    """The verdict as sentences; **name** marks what the HTML shows in bold."""
+    out: list[str] = []
+    best, second = f.best, f.runner_up
+    if best is None:
+        out.append("No architecture finished training, so there is nothing to compare.")
+    else:
+        line = f"**{best['model']}** is the most accurate: {_pct(best)} mean test accuracy{_spread(best)}"
+        if second:
+            gap = (best["test_accuracy"] - second["test_accuracy"]) * 100
+            line += f", {gap:.2f} points ahead of **{second['model']}** ({_pct(second)})"
+        out.append(line + ".")
+    if second and f.mcnemar:
+        m = f.mcnemar
+        verdict = (f"so the gap is significant at the {ALPHA} level: it is unlikely to be chance"
+                   if m.significant(ALPHA) else
+                   f"so the gap is not significant at the {ALPHA} level: on this test set the two are "
+                   "statistically indistinguishable")
+        out.append(f"On seed 0's {m.n:,} test images {best['model']} is right where {second['model']} is wrong "
+                   f"{m.b} times and the reverse happens {m.c} times; McNemar's test ({m.method}) gives "
+                   f"p = {_p(m.p_value)}, {verdict}.")
+    elif second:
+        out.append(f"McNemar's test on the top two could not be run: {f.mcnemar_note}.")
+    if len(f.ok) > 1:
+        out += _cost_sentences(f)
+    for row in f.failed:
+        out.append(f"**{row['model']}** could not be trained: {row['reason'] or 'no reason was recorded'}.")
+    crashed = [r for r in f.ok if r["failed_trials"]]
+    if crashed:
+        count = sum(r["failed_trials"] for r in crashed)
+        names = ", ".join(f"{r['model']} {r['failed_trials']} of {r['trials']}" for r in crashed)
+        out.append(f"{count} search trial{'s' if count > 1 else ''} of trained models failed ({names}); "
+                   "the best configurations were chosen from the rest.")
+    elif f.ok and not f.failed:
+        out.append("Every architecture and every search trial trained.")
+    return out
+
+
+def _cost_sentences(f: Findings) -> list[str]:
+    best = f.best
+    assert best is not None
+    if f.front == [best["model"]]:
+        # Best and fastest at once: accuracy-per-second and "cheapest near the best" would only repeat it.
+        return [f"**{best['model']}** is also the fastest to train, so it alone is on the Pareto front of accuracy "
+                "against training time: there is no trade-off to make."]
+    names = ", ".join(f"**{m}**" for m in f.front)
+    out = [f"On the Pareto front of accuracy against training time (no other model is both more accurate and "
+           f"faster): {names}."]
+    fast = f.per_second()
+    if fast:
+        out.append(f"**{fast['model']}** gives the most accuracy per second of training "
+                   f"({_pct(fast)} in {fmt_number(fast['train_time_s'], 1, ' s')}).")
+    cheap = f.cheapest_near_best()
+    if cheap and cheap["model"] != best["model"]:
+        gap = (best["test_accuracy"] - cheap["test_accuracy"]) * 100
+        ratio = best["train_time_s"] / cheap["train_time_s"] if cheap["train_time_s"] else math.inf
+        times = [fmt_number(r["train_time_s"], 1, " s") for r in (cheap, best)]
+        out.append(f"The cheapest model within {NEAR_BEST_POINTS} points of the best is **{cheap['model']}** "
+                   f"({gap:.2f} points behind, {ratio:.1f}× faster to train: {times[0]} against {times[1]}).")
+    elif cheap:
+        out.append(f"No model within {NEAR_BEST_POINTS} points of {best['model']} trains faster, so its extra "
+                   "training time is the price of the best accuracy.")
+    return out
+
+
+def plain(sentences: list[str]) -> str:
+    return " ".join(s.replace("**", "") for s in sentences)
+
+
+def _pct(row: dict[str, Any]) -> str:
+    return fmt_accuracy(row["test_accuracy"], None)
+
+
+def _spread(row: dict[str, Any]) -> str:
+    if row["seeds"] == 1 or row["test_accuracy_std"] is None:
+        return " from a single seed"
+    return f" over {row['seeds']} seeds (± {row['test_accuracy_std'] * 100:.2f} points)"
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+# ---- figures ------------------------------------------------------------------------------------------------
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})  # constrained layout already trims margins
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _colours(models: list[str]) -> dict[str, Any]:
+    palette = matplotlib.colormaps["tab10"]
+    return {m: palette(i % 10) for i, m in enumerate(models)}
+
+
+def fig_tradeoff(f: Findings, colours: dict[str, Any], x: str, xlabel: str, front: bool) -> str:
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    for r in f.ok:
+        on_front = front and r["model"] in f.front
+        ax.errorbar(r[x], r["test_accuracy"] * 100, yerr=(r["test_accuracy_std"] or 0) * 100, fmt="o", ms=9 if on_front
+                    else 7, color=colours[r["model"]], mec="black" if on_front else "white", mew=1.5, capsize=3,
+                    zorder=3)
+        ax.annotate(r["model"], (r[x], r["test_accuracy"] * 100), xytext=(7, 5), textcoords="offset points",
+                    fontsize=9)
+    if front and len(f.front) > 1:  # a one-model front is just its outlined point
+        pts = sorted((r[x], r["test_accuracy"] * 100) for r in f.ok if r["model"] in f.front)
+        xs, ys = zip(*pts, strict=True)
+        ax.step(xs, ys, where="post", ls="--", color="#444", lw=1.2, label="Pareto front", zorder=2)
+        ax.legend(loc="lower right", frameon=False)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.margins(x=0.15, y=0.15)
+    return _png(fig)
+
+
+def _short_number(value: float, _pos: int | None = None) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def fig_curves(results: SweepResults, f: Findings, colours: dict[str, Any]) -> str | None:
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    drawn = 0
+    for r in f.ok:
+        history = best_trial_history(results, r["model"])
+        points = [(h["epoch"], h["val_accuracy"] * 100) for h in history if h.get("val_accuracy") is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", ms=4, color=colours[r["model"]], label=r["model"])
+            drawn += 1
+    if not drawn:
+        return None
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, loc="lower right")
+    return _png(fig)
+
+
+def best_trial_history(results: SweepResults, model: str) -> list[dict[str, Any]]:
+    """The best search trial's epochs (the sweep's pick, else the best val accuracy); the final run's if none."""
+    trials = [t for t in results.trials if t.get("model") == model and t.get("history")]
+    chosen = results.status(model).get("best_trial_id")
+    pick = next((t for t in trials if t.get("trial_id") == chosen), None)
+    if pick is None and trials:
+        pick = max(trials, key=lambda t: t.get("val_accuracy") or 0)
+    if pick:
+        return pick["history"]
+    finals = results.finals.get(model) or [{}]
+    return finals[0].get("history") or []
+
+
+def fig_confusion(results: SweepResults, f: Findings) -> str | None:
+    mats = [(r["model"], np.array(m)) for r in f.ok
+            if (m := (results.finals.get(r["model"]) or [{}])[0].get("confusion_matrix"))]
+    if not mats:
+        return None
+    cols = len(mats) if len(mats) <= 4 else 3
+    rows = math.ceil(len(mats) / cols)
+    fig = Figure(figsize=(3.3 * cols, 3.3 * rows), layout="constrained")
+    errors = [m.astype(float) for _, m in mats]
+    for e in errors:
+        np.fill_diagonal(e, np.nan)
+    # One colour scale for all models, so the same shade means the same number of errors everywhere.
+    norm = Normalize(0, max(1.0, max(np.nanmax(e) for e in errors)))
+    cmap = matplotlib.colormaps["Reds"].with_extremes(bad="#e8edf3")
+    for i, ((model, m), e) in enumerate(zip(mats, errors, strict=True)):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(e, cmap=cmap, norm=norm)
+        ax.grid(False)
+        ax.spines[:].set_visible(False)
+        for (t, p), count in np.ndenumerate(m):
+            if t == p or count:
+                dark = t != p and count > norm.vmax * 0.6
+                # Cell labels sit inside the axes; leaving them out of the layout saves most of the render time.
+                ax.text(p, t, str(count), ha="center", va="center", fontsize=5.5 if t == p else 6.5,
+                        color="white" if dark else ("#555" if t == p else "black"), in_layout=False)
+        ax.set_title(f"{model} — {int(m.sum() - np.trace(m))} errors", fontsize=9)
+        ax.set_xticks(range(10))
+        ax.set_yticks(range(10))
+        ax.tick_params(labelsize=7, length=0)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    return _png(fig)
+
+
+def fig_per_class_f1(results: SweepResults, f: Findings) -> str | None:
+    rows = [(r["model"], np.mean([run["per_class_f1"] for run in results.finals.get(r["model"], [])
+                                  if run.get("per_class_f1")], axis=0))
+            for r in f.ok if any(run.get("per_class_f1") for run in results.finals.get(r["model"], []))]
+    if not rows:
+        return None
+    data = np.array([v for _, v in rows])
+    fig = Figure(figsize=(7.2, 0.5 * len(rows) + 1.2), layout="constrained")
+    ax = fig.add_subplot()
+    low = min(float(data.min()), 0.999)
+    image = ax.imshow(data, cmap="YlGnBu", vmin=low, vmax=1.0, aspect="auto")
+    for (i, j), value in np.ndenumerate(data):
+        ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=7.5,
+                color="white" if value > low + 0.6 * (1 - low) else "black", in_layout=False)
+    ax.grid(False)
+    ax.spines[:].set_visible(False)
+    ax.set_xticks(range(10), [str(d) for d in range(10)])
+    ax.set_yticks(range(len(rows)), [m for m, _ in rows])
+    ax.set_xlabel("digit")
+    ax.tick_params(length=0)
+    fig.colorbar(image, ax=ax, label="F1", shrink=0.9)
+    return _png(fig)
+
+
+# ---- page ---------------------------------------------------------------------------------------------------
+
+CSS = """
+:root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --bg:#f5f7fa; --accent:#2457a6; --good:#1d7a46;
+        --bad:#b3261e; }
+* { box-sizing:border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+       font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; }
+main { max-width:1280px; margin:0 auto; padding:28px 28px 48px; }
+header h1 { margin:0 0 4px; font-size:28px; letter-spacing:-0.01em; }
+.meta { color:var(--muted); margin:0 0 20px; }
+section { background:#fff; border:1px solid var(--line); border-radius:10px; padding:20px 24px; margin:0 0 20px; }
+h2 { margin:0 0 12px; font-size:19px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(200px,1fr)); gap:12px; margin:0 0 16px; }
+.card { border:1px solid var(--line); border-radius:8px; padding:10px 14px; background:#fbfcfe; }
+.card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.05em; }
+.card .v { font-size:21px; font-weight:650; }
+.card .s { color:var(--muted); font-size:13px; }
+.verdict { font-size:15.5px; max-width:92ch; margin:0; }
+.scroll { overflow-x:auto; }
+table { border-collapse:collapse; width:100%; font-size:13.5px; }
+th, td { padding:7px 8px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+th { background:#eef2f7; color:#33404e; font-weight:600; position:sticky; top:0; }
+th.l, td.l { text-align:left; }
+td.config { font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; color:var(--muted); text-align:left;
+            white-space:normal; min-width:220px; }
+tbody tr:nth-child(even) { background:#fafbfd; }
+tr.best td { background:#eaf3ff; font-weight:600; }
+tr.failed td { color:var(--muted); background:#fdf4f3; }
+td.reason { text-align:left; color:var(--bad); white-space:normal; }
+.badge { display:inline-block; font-size:11px; font-weight:600; padding:1px 7px; border-radius:10px;
+         margin-left:6px; vertical-align:1px; }
+.badge.ok { background:#e3f4ea; color:var(--good); }
+.badge.fail { background:#fbe3e1; color:var(--bad); }
+.badge.front { background:#e6edf9; color:var(--accent); }
+.note { color:var(--muted); font-size:13px; margin:10px 0 0; }
+.grid2 { display:grid; grid-template-columns:repeat(auto-fit,minmax(480px,1fr)); gap:20px; margin:0 0 20px; }
+.grid2 section { margin:0; }
+figure { margin:0; }
+img { max-width:100%; height:auto; display:block; margin:0 auto; }
+figcaption { color:var(--muted); font-size:13px; margin-top:8px; }
+table.mc { width:auto; margin:8px 0 12px; }
+table.mc td, table.mc th { text-align:center; min-width:120px; }
+footer { color:var(--muted); font-size:12.5px; }
+footer code { font-size:12px; }
+"""
+
+
+def render_report(results: SweepResults, table: pd.DataFrame) -> str:
+    f = findings(results, table)
+    colours = _colours(results.models)
+    with matplotlib.rc_context(STYLE):
+        figures = {
+            "pareto": fig_tradeoff(f, colours, "train_time_s", "training time of the final run (s, log scale)", True)
+            if f.ok else None,
+            "params": fig_tradeoff(f, colours, "params", "parameters (log scale)", False) if f.ok else None,
+            "curves": fig_curves(results, f, colours),
+            "confusion": fig_confusion(results, f),
+            "f1": fig_per_class_f1(results, f),
+        }
+    sweep = results.sweep
+    body = [
+        f"<header><h1>MNIST architecture comparison</h1><p class=\"meta\">{_e(_meta(sweep))}</p></header>",
+        _summary(f),
+        _section("comparison-table", "Comparison", _table(table) + "<p class=\"note\">Accuracy: mean over seeds of "
+                 "the final retrain of each model's best configuration, ± the sample standard deviation (points). "
+                 "Times and throughput are means per seed; weighted F1 and wall times are in comparison.csv.</p>"),
+        _section("search", "What the search found", _search_table(table) + "<p class=\"note\">Trials include "
+                 "those stopped early by ASHA; failed trials are left out of the choice of best configuration."
+                 "</p>"),
+        "<div class=\"grid2\">",
+        _figure("pareto", "Accuracy against training time", figures["pareto"],
+                "Scatter of mean test accuracy against training time per model, log time axis, with the Pareto "
+                "front drawn as a dashed staircase",
+                "Outlined points are on the Pareto front: no other model is both more accurate and faster. "
+                "Error bars: ± one standard deviation over seeds."),
+        _figure("accuracy-vs-params", "Accuracy against model size", figures["params"],
+                "Scatter of mean test accuracy against number of parameters per model, log parameter axis",
+                _size_caption(f)),
+        "</div>",
+        _figure("validation-curves", "Validation accuracy during the search", figures["curves"],
+                "Line chart of validation accuracy per epoch of the best search trial of each model",
+                "The best trial of each architecture, as Ray Tune saw it epoch by epoch."),
+        _mcnemar_section(f),
+        _figure("confusion-matrices", "Where the errors go (seed 0)", figures["confusion"],
+                "Grid of confusion matrix heat maps, one per model, seed 0; off-diagonal cells coloured by error "
+                "count", "Rows are true digits, columns predictions. Grey diagonal: correct counts; red cells: "
+                "errors, on one colour scale for all models."),
+        _figure("per-class-f1", "F1 per digit", figures["f1"],
+                "Heat map of per-class F1 score, models by digits 0 to 9, mean over seeds",
+                "Mean over seeds. Darker is better; the weakest digits stand out in light cells."),
+        _failures(f),
+        f"<footer id=\"environment\">{_e(_env(sweep))}<br>Rebuilt from <code>sweep.json</code>, "
+        "<code>trials.json</code> and <code>final/&lt;model&gt;/seed&lt;k&gt;/result.json</code> by "
+        "<code>python -m jobs.report OUTPUT</code>.</footer>",
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>MNIST architecture comparison — {_e(str(sweep.get('preset', '')))}</title>"
+            f"<style>{CSS}</style></head>\n<body><main>\n" + "\n".join(b for b in body if b)
+            + "\n</main></body></html>\n")
+
+
+def _size_caption(f: Findings) -> str:
+    sized = [r for r in f.ok if r["params"]]
+    if not sized or f.best is None:
+        return ""
+    small, best = min(sized, key=lambda r: r["params"]), f.best
+    text = f"The most accurate model, {best['model']}, has {fmt_number(best['params'])} parameters"
+    if small["model"] == best["model"]:
+        return text + "; it is also the smallest."
+    gap = (best["test_accuracy"] - small["test_accuracy"]) * 100
+    ratio = best["params"] / small["params"]
+    return (text + f", {ratio:.1f}× as many as the smallest, {small['model']} ({fmt_number(small['params'])}), "
+            f"which is {gap:.2f} points behind.")
+
+
+def _summary(f: Findings) -> str:
+    cards = []
+    if f.best:
+        best = f.best
+        cards.append(("Most accurate", best["model"], fmt_accuracy(best["test_accuracy"], best["test_accuracy_std"])))
+    if f.mcnemar and f.runner_up:
+        cards.append(("Top-two gap", "significant" if f.mcnemar.significant(ALPHA) else "not significant",
+                      f"McNemar p = {_p(f.mcnemar.p_value)} vs {f.runner_up['model']}"))
+    cheap = f.cheapest_near_best()
+    if cheap:
+        cards.append((f"Cheapest within {NEAR_BEST_POINTS} pts", cheap["model"],
+                      f"{fmt_number(cheap['train_time_s'], 1, ' s')} of training"))
+    if f.failed:
+        cards.append(("Could not train", ", ".join(r["model"] for r in f.failed), "see Failures below"))
+    html_cards = "".join(f"<div class=\"card\"><div class=\"k\">{_e(k)}</div><div class=\"v\">{_e(v)}</div>"
+                         f"<div class=\"s\">{_e(s)}</div></div>" for k, v, s in cards)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _e(" ".join(what_this_means(f))))
+    return _section("summary", "What this means", f"<div class=\"cards\">{html_cards}</div>"
+                    f"<p class=\"verdict\">{text}</p>")
+
+
+def _table(table: pd.DataFrame) -> str:
+    """Performance per model; the search's side (trials, best config) is a second table, so both fit the page."""
+    shown, rows = display_rows(table), records(table)
+    if not shown:
+        return "<p>No models in this sweep.</p>"
+    for cells in shown:
+        if "mAP" in cells:
+            both = f"{cells['mAP@.5']} / {cells['mAP']}"
+            cells["mAP@.5 / mAP"] = "—" if both == "— / —" else both
+    # Weighted F1 equals macro F1 to three decimals on MNIST's balanced classes; it stays in comparison.csv.
+    metrics = [h for h in ("Test accuracy", "Macro-F1", "Test loss", "mAP@.5 / mAP", "Train time", "Epochs", "Params",
+                           "Images/s", "Peak memory", "Seeds") if h in shown[0]]
+    # A failed model's reason spans the metric columns, where numbers would otherwise be dashes.
+    head = "".join(f"<th>{_e(h)}</th>" for h in metrics)
+    out = [f"<div class=\"scroll\"><table><thead><tr><th class=\"l\">Model</th>{head}</tr></thead><tbody>"]
+    for i, (cells, row) in enumerate(zip(shown, rows, strict=True)):
+        ok = row["status"] == "ok"
+        name = _e(row["model"]) + (" <span class=\"badge front\">Pareto</span>" if row["pareto"] else "")
+        if not ok:
+            name += f" <span class=\"badge fail\">{_e(row['status'])}</span>"
+        tds = "".join(f"<td>{_e(cells[h])}</td>" for h in metrics) if ok else \
+            f"<td class=\"reason\" colspan=\"{len(metrics)}\">{_e(cells['Status'])}</td>"
+        css = "best" if i == 0 and ok else ("" if ok else "failed")
+        out.append(f"<tr class=\"{css}\"><td class=\"l\">{name}</td>{tds}</tr>")
+    return "".join(out) + "</tbody></table></div>"
+
+
+def _search_table(table: pd.DataFrame) -> str:
+    out = ["<div class=\"scroll\"><table><thead><tr><th class=\"l\">Model</th><th>Trials</th><th>Failed trials</th>"
+           "<th>Best val accuracy</th><th class=\"l\">Best configuration</th></tr></thead><tbody>"]
+    for row in records(table):
+        out.append(f"<tr><td class=\"l\">{_e(row['model'])}</td><td>{fmt_number(row['trials'])}</td>"
+                   f"<td>{fmt_number(row['failed_trials'])}</td>"
+                   f"<td>{fmt_accuracy(row['best_val_accuracy'], None)}</td>"
+                   f"<td class=\"config\">{_e(fmt_config(row['best_config']))}</td></tr>")
+    return "".join(out) + "</tbody></table></div>"
+
+
+def _mcnemar_section(f: Findings) -> str:
+    a, b, m = f.best, f.runner_up, f.mcnemar
+    if not (a and b):
+        return _section("mcnemar", "Is the gap between the top two real?",
+                        "<p>Fewer than two models trained, so there is no pair to test.</p>")
+    if m is None:
+        return _section("mcnemar", "Is the gap between the top two real?",
+                        f"<p>McNemar's test could not be run: {_e(f.mcnemar_note)}.</p>")
+    an, bn = _e(a["model"]), _e(b["model"])
+    grid = (f"<table class=\"mc\"><thead><tr><th></th><th>{bn} right</th><th>{bn} wrong</th></tr></thead><tbody>"
+            f"<tr><th>{an} right</th><td>{m.both_right:,}</td><td><strong>b = {m.b:,}</strong></td></tr>"
+            f"<tr><th>{an} wrong</th><td><strong>c = {m.c:,}</strong></td><td>{m.both_wrong:,}</td></tr>"
+            "</tbody></table>")
+    verdict = "significant" if m.significant(ALPHA) else "not significant"
+    text = (f"<p>McNemar's test compares the two models on the same {m.n:,} test images of seed 0. Only images "
+            f"where they disagree count: {an} alone is right on <strong>{m.b}</strong>, "
+            f"{bn} alone on <strong>{m.c}</strong>. {_method(m)}, <strong>p = {_p(m.p_value)}</strong>: the difference "
+            f"is <strong>{verdict}</strong> at the {ALPHA} level.</p>")
+    return _section("mcnemar", "Is the gap between the top two real?", grid + text)
+
+
+def _method(m: McNemar) -> str:
+    if m.method == "exact binomial":
+        return (f"With fewer than 25 disagreements the exact test is used: {min(m.b, m.c)} of {m.b + m.c} against a "
+                "fair coin (binomial, two-sided)")
+    if m.b + m.c == 0:
+        return "They never disagree"
+    return f"Chi-square with continuity correction: χ² = {m.statistic:.2f}, 1 degree of freedom"
+
+
+def _failures(f: Findings) -> str:
+    crashed = [r for r in f.ok + f.failed if r["failed_trials"]]
+    if not f.failed and not crashed:
+        return ""
+    items = "".join(f"<li><strong>{_e(r['model'])}</strong>: {_e(r['reason'] or 'no reason recorded')}</li>"
+                    for r in f.failed)
+    trials = ("<p>Failed search trials: " + ", ".join(f"{_e(r['model'])} {r['failed_trials']} of {r['trials']}"
+                                                      for r in crashed)
+              + ". Failed trials are left out of the choice of best configuration.</p>") if crashed else ""
+    return _section("failures", "Failures", (f"<ul>{items}</ul>" if items else "") + trials)
+
+
+def _figure(anchor: str, title: str, png: str | None, alt: str, caption: str) -> str:
+    if png is None:
+        return _section(anchor, title, "<p class=\"note\">Nothing to plot: no trained model has these numbers.</p>")
+    return _section(anchor, title, f"<figure><img src=\"data:image/png;base64,{png}\" alt=\"{_e(alt)}\">"
+                    f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _section(anchor: str, title: str, inner: str) -> str:
+    return f"<section id=\"{anchor}\"><h2>{_e(title)}</h2>{inner}</section>"
+
+
+def _meta(sweep: dict[str, Any]) -> str:
+    parts = [f"preset {sweep.get('preset', '?')}",
+             f"{sweep.get('search', '?')} search, {sweep.get('samples', '?')} samples per model",
+             f"{sweep.get('seeds', '?')} seed(s) per final model"]
+    if isinstance(sweep.get("wall_time_s"), int | float):
+        parts.append(f"{sweep['wall_time_s'] / 60:.0f} min wall time")
+    if sweep.get("finished"):
+        parts.append(f"finished {_when(sweep['finished'])}")
+    return " · ".join(parts)
+
+
+def _env(sweep: dict[str, Any]) -> str:
+    env = sweep.get("env") or {}
+    return "Environment: " + (", ".join(f"{k} {v}" for k, v in env.items()) or "not recorded") + \
+        f". Sweep started {_when(sweep.get('started'))}, finished {_when(sweep.get('finished'))}."
+
+
+def _when(stamp: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(stamp)).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return str(stamp)
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,52 @@
+"""Search spaces, one per architecture, as data a person can read and change.
+
+Each entry is `key: {kind: args}` with kind one of choice, uniform, loguniform, randint (random and Optuna
+search), plus an optional `grid` list that grid search uses instead (default: the choice list). Keys are config
+keys of the model or the loop (see `python -m jobs.train --set`). Tuple-valued keys (cnn channels) are
+written as strings such as "16,32" so that every search algorithm can handle them.
+
+Invalid combinations are not in the space: every ViT width below is a multiple of 8 and so divisible by every
+head count offered, and every patch size divides 28.
+"""
+
+from __future__ import annotations
+
+SEARCHES = ("random", "grid", "optuna")
+
+SPACES: dict[str, dict[str, dict]] = {
+    "cnn": {
+        "kernel_size": {"choice": [3, 5, 7]},
+        "dropout": {"uniform": [0.0, 0.5], "grid": [0.1, 0.3]},
+        "channels": {"choice": ["16,32", "32,64", "32,64,128"]},
+        "lr": {"loguniform": [1e-3, 1e-2], "grid": [2e-3, 5e-3]},
+        "batch_size": {"choice": [64, 128, 256]},
+    },
+    "vit": {
+        "patch_size": {"choice": [4, 7, 14]},
+        "heads": {"choice": [2, 4, 8]},
+        "depth": {"randint": [2, 9], "grid": [2, 4, 6]},
+        "dim": {"choice": [64, 96, 128, 192]},
+        "mlp_ratio": {"choice": [2.0, 3.0, 4.0]},
+        "lr": {"loguniform": [5e-4, 5e-3], "grid": [1e-3, 3e-3]},
+        "weight_decay": {"loguniform": [1e-3, 1e-1], "grid": [0.01, 0.05]},
+    },
+    "resnet18": {
+        "lr": {"loguniform": [5e-4, 1e-2], "grid": [1e-3, 3e-3]},
+        "weight_decay": {"loguniform": [1e-4, 1e-1], "grid": [1e-3, 5e-2]},
+        "batch_size": {"choice": [64, 128, 256]},
+    },
+    "vgg16": {
+        "freeze_features": {"choice": [True, False]},
+        "lr": {"loguniform": [1e-4, 3e-3], "grid": [3e-4, 1e-3]},
+        "backbone_lr_scale": {"loguniform": [0.01, 0.3], "grid": [0.03, 0.1]},
+    },
+    "alexnet": {
+        "freeze_features": {"choice": [True, False]},
+        "lr": {"loguniform": [1e-4, 3e-3], "grid": [3e-4, 1e-3]},
+        "backbone_lr_scale": {"loguniform": [0.01, 0.3], "grid": [0.03, 0.1]},
+    },
+    "faster_rcnn": {
+        "lr": {"loguniform": [1e-3, 2e-2], "grid": [3e-3, 1e-2]},
+        "backbone": {"choice": ["small_cnn", "resnet18_fpn", "mobilenet_v3_fpn"], "grid": ["small_cnn"]},
+    },
+}

@@ -1,0 +1,59 @@
+"""Trial records of a finished (or restored) search, in the form `trials.json` stores them."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "images_per_s",
+                "map_50", "map")
+ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Failure)\b.*)$")
+
+
+def short_reason(error: BaseException | str | None) -> str | None:
+    """The last `SomethingError: message` line of a (possibly remote, nested) traceback."""
+    if error is None:
+        return None
+    lines = [m.group(1).strip() for m in map(ERROR_LINE.match, str(error).splitlines()) if m]
+    useful = [line for line in lines if not line.startswith(("ray.", "TrainingFailedError", "RayTaskError"))]
+    chosen = (useful or lines or [str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__])
+    return chosen[-1][:300]
+
+
+def finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int) -> dict[str, Any]:
+    frame = result.metrics_dataframe
+    history = []
+    if frame is not None and "val_accuracy" in frame:
+        keep = [k for k in HISTORY_KEYS if k in frame.columns]
+        history = [{k: finite(row[k]) for k in keep} for row in frame[keep].to_dict("records")]
+    accuracies = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    epochs_run = len(history)
+    status = "failed" if result.error else ("ok" if epochs_run >= epochs else "stopped")
+    return {
+        "model": model,
+        "trial_id": trial_id(result),
+        "status": status,
+        "error": short_reason(result.error),
+        "config": {k: result.config.get(k) for k in sampled_keys if k in (result.config or {})},
+        "val_accuracy": max(accuracies) if accuracies else None,
+        "epochs_run": epochs_run,
+        "history": history,
+    }
+
+
+def trial_id(result: Any) -> str:
+    metrics = result.metrics or {}
+    if metrics.get("trial_id"):
+        return str(metrics["trial_id"])
+    return str(result.path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def best_trial(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Highest validation accuracy reached at any epoch, among trials that did not fail."""
+    candidates = [r for r in records if r["status"] != "failed" and r["val_accuracy"] is not None]
+    return max(candidates, key=lambda r: r["val_accuracy"]) if candidates else None
