@@ -19,7 +19,7 @@ from jobs import config as run_config
 from jobs.errors import ArgumentParser, UsageError, run_cli
 from jobs.loopback import prefer_loopback
 from tune.presets import GPU_PER_TRIAL_WORKER, SWEEPS
-from tune.spaces import SEARCHES
+from tune.spaces import SEARCHES, check_space
 
 SWEEP_FILE, TRIALS_FILE = "sweep.json", "trials.json"
 
@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--resume", action="store_true", help="continue the sweep recorded in OUTPUT")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every architecture that has it; repeatable")
+    parser.add_argument("--space", help="JSON file: {model: {key: {kind: args}}} replacing tune/spaces.py entries")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers per trial (default: 1)")
     parser.add_argument("--gpu", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DATA_DIR)")
@@ -57,6 +58,7 @@ class Sweep:
     samples: int
     seeds: int
     overrides: list[str]
+    spaces: dict[str, dict] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     wall_time_s: float = 0.0
@@ -112,6 +114,20 @@ def validate(args: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
     return names, {m: configs_for(m, args.preset, args.overrides) for m in names}
 
 
+def read_space_file(path: str | None, names: list[str]) -> dict[str, dict]:
+    if not path:
+        return {}
+    try:
+        spaces = json.loads(Path(path).read_text())
+        for model, space in spaces.items():
+            if model not in names:
+                raise ValueError(f"{model!r} is not among --models")
+            check_space(space, model)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UsageError(f"--space {path}: {exc}") from None
+    return spaces
+
+
 def new_or_resumed(args: Any, names: list[str]) -> Sweep:
     output = Path(args.output).resolve()
     if args.resume:
@@ -123,7 +139,8 @@ def new_or_resumed(args: Any, names: list[str]) -> Sweep:
     samples = args.samples or (1 if args.search == "grid" else plan["samples"])
     name = f"sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     storage = args.storage or str(output / "tune")
-    return Sweep(output, name, storage, args.preset, names, args.search, samples, seeds, list(args.overrides))
+    return Sweep(output, name, storage, args.preset, names, args.search, samples, seeds, list(args.overrides),
+                 read_space_file(args.space, names))
 
 
 def main(argv: list[str] | None = None) -> int:

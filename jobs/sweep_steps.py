@@ -14,7 +14,7 @@ from jobs.data import Mnist
 from jobs.errors import UsageError
 from jobs.preflight import check_model_assets
 from jobs.runner import RESULT_FILE, environment, storage_path, train
-from tune.search import param_space
+from tune.search import param_space, space_of
 from tune.trials import best_trial, short_reason, trial_record
 from tune.tuner import TrialSetup, can_restore, make_tuner, restore_tuner
 
@@ -48,9 +48,10 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
         concurrency = min(fits, sweep.samples)
         print(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
               f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}", flush=True)
-        tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}")
+        tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
+                           param_space(model, sweep.search, sweep.spaces))
     grid = tuner.fit()
-    keys = list(param_space(model, "random"))
+    keys = list(space_of(model, sweep.spaces))
     return [trial_record(model, result, keys, trial_base["epochs"]) for result in grid]
 
 

@@ -13,10 +13,15 @@ SAMPLERS = {"choice": tune.choice, "uniform": lambda a: tune.uniform(*a), "logun
             "randint": lambda a: tune.randint(*a)}
 
 
-def param_space(model: str, search: str) -> dict[str, Any]:
+def space_of(model: str, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
+    """The model's space from tune/spaces.py, or the one a `--space` file gives for it."""
+    return (overrides or {}).get(model, SPACES[model])
+
+
+def param_space(model: str, search: str, overrides: dict[str, dict] | None = None) -> dict[str, Any]:
     """Ray Tune domains for random/Optuna search; grid_search over the `grid` (or choice) values for grid."""
     space = {}
-    for key, entry in SPACES[model].items():
+    for key, entry in space_of(model, overrides).items():
         kind = next(k for k in entry if k != "grid")
         if search == "grid":
             space[key] = tune.grid_search(entry.get("grid", entry[kind]))
@@ -35,9 +40,9 @@ def search_algorithm(search: str, metric: str, mode: str, concurrency: int) -> A
     return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode), max_concurrent=max(concurrency, 1))
 
 
-def grid_size(model: str) -> int:
+def grid_size(model: str, overrides: dict[str, dict] | None = None) -> int:
     size = 1
-    for entry in SPACES[model].values():
+    for entry in space_of(model, overrides).values():
         kind = next(k for k in entry if k != "grid")
         size *= len(entry.get("grid", entry[kind]))
     return size

@@ -12,6 +12,7 @@ head count offered, and every patch size divides 28.
 from __future__ import annotations
 
 SEARCHES = ("random", "grid", "optuna")
+KINDS = ("choice", "uniform", "loguniform", "randint")
 
 SPACES: dict[str, dict[str, dict]] = {
     "cnn": {
@@ -50,3 +51,11 @@ SPACES: dict[str, dict[str, dict]] = {
         "backbone": {"choice": ["small_cnn", "resnet18_fpn", "mobilenet_v3_fpn"], "grid": ["small_cnn"]},
     },
 }
+
+
+def check_space(space: dict[str, dict], where: str) -> None:
+    """A space read from a `--space` file must use the kinds above; raises ValueError naming the bad key."""
+    for key, entry in space.items():
+        kinds = [k for k in entry if k != "grid"] if isinstance(entry, dict) else []
+        if len(kinds) != 1 or kinds[0] not in KINDS:
+            raise ValueError(f"{where}: {key}: expected one of {', '.join(KINDS)} (and optionally grid)")

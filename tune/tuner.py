@@ -15,7 +15,7 @@ from ray.tune.schedulers import ASHAScheduler
 from jobs import config as run_config
 from jobs.cluster import Workers
 from jobs.runner import make_trainer
-from tune.search import param_space, search_algorithm
+from tune.search import search_algorithm
 
 METRIC, MODE = "val_accuracy", "max"
 
@@ -74,12 +74,12 @@ def trainable(setup: TrialSetup) -> Any:
 
 
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
-               name: str) -> tune.Tuner:
+               name: str, space: dict[str, Any]) -> tune.Tuner:
     epochs = setup.base_config["epochs"]
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
     return tune.Tuner(
         trainable(setup),
-        param_space=param_space(setup.model, search),
+        param_space=space,
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
                                     max_concurrent_trials=concurrency,
                                     search_alg=search_algorithm(search, METRIC, MODE, concurrency)),
