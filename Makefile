@@ -30,7 +30,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m jobs.bench
+	$(PY) -m jobs.bench $(BENCH_ARGS)
 
 dashboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir $(OUTPUT) --host 127.0.0.1

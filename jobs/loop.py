@@ -69,28 +69,35 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
         model.train()
         indices = rank_slice(task.train_size, cfg["seed"], epoch, rank, world).to(device)
         started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        for start in range(0, per_rank, cfg["batch_size"]):
-            batch = indices[start:start + cfg["batch_size"]]
-            loss = task.loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg["grad_clip"] > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach() * len(batch)
+        loss_sum = run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"], cfg["grad_clip"])
         train_loss = mean_over_ranks(loss_sum, per_rank, world)
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch + 1}; lower lr or clip gradients")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
         epoch_time = time.perf_counter() - started
         state["train_time_s"] += epoch_time
         state["train_images"] += per_rank * world
         state["epoch"] = epoch + 1
         report(rank, epoch, cfg, unwrap(model), task, optimizer, schedule, state, train_loss, epoch_time,
                per_rank * world, device, progress)
+
+
+def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, schedule: Any, indices: torch.Tensor,
+              batch_size: int, grad_clip: float = 0.0) -> torch.Tensor:
+    """One pass over `indices`; returns the summed (not mean) loss, still on the device, so no sync per step."""
+    loss_sum = torch.zeros((), device=indices.device)
+    for start in range(0, len(indices), batch_size):
+        batch = indices[start:start + batch_size]
+        loss = task.loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        schedule.step()
+        loss_sum += loss.detach() * len(batch)
+    if indices.device.type == "cuda":
+        torch.cuda.synchronize(indices.device)
+    return loss_sum
 
 
 def worker_data(data: Mnist, cfg: dict[str, Any]) -> Mnist:
