@@ -23,8 +23,8 @@ from models.registry import Config, ConfigError, register_model
 NAME = "faster_rcnn"
 NUM_CLASSES = 11  # background + digits 0-9 (label = digit + 1)
 WEIGHTS = {"resnet18_fpn": ResNet18_Weights.IMAGENET1K_V1, "mobilenet_v3_fpn": MobileNet_V3_Large_Weights.IMAGENET1K_V1}
-# Grey statistics: MNIST's for the from-scratch CNN, the mean of ImageNet's RGB statistics for ImageNet nets.
-GREY_STATS = {"small_cnn": (0.1307, 0.3081), "imagenet": (0.449, 0.226)}
+# Grey statistics: MNIST's from scratch, the mean of ImageNet's RGB statistics for ImageNet weights.
+GREY_STATS = {"none": (0.1307, 0.3081), "imagenet": (0.449, 0.226)}
 # RoIs span 2-4 cells of a stride-8 map, so 7x7 bins are already finer than the map: more than one sample per
 # bin buys nothing and doubles torchvision's single-threaded CPU roi_align backward.
 SAMPLING_RATIO = 1
@@ -149,7 +149,7 @@ def build_faster_rcnn(cfg: Config) -> nn.Module:
     anchors = AnchorGenerator((tuple(cfg["anchor_sizes"]),) * levels, (tuple(cfg["aspect_ratios"]),) * levels)
     pool = MultiScaleRoIAlign(featmap_names=maps, output_size=7, sampling_ratio=SAMPLING_RATIO)
     size = cfg["representation_size"]
-    mean, std = GREY_STATS["imagenet" if cfg["weights"] == "imagenet" else "small_cnn"]
+    mean, std = GREY_STATS[cfg["weights"]]
     top_n, post_n = cfg["rpn_pre_nms_top_n"], cfg["rpn_post_nms_top_n"]
     model = DigitFasterRCNN(
         backbone, num_classes=None, min_size=cfg["canvas_size"], max_size=cfg["canvas_size"],

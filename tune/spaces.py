@@ -47,7 +47,8 @@ SPACES: dict[str, dict[str, dict]] = {
         "backbone_lr_scale": {"loguniform": [0.01, 0.3], "grid": [0.03, 0.1]},
     },
     "faster_rcnn": {
-        "lr": {"loguniform": [1e-3, 2e-2], "grid": [3e-3, 1e-2]},
+        "lr": {"loguniform": [5e-4, 1e-2], "grid": [1e-3, 3e-3]},
+        "anchor_sizes": {"choice": ["12,20,32", "16,24,32,48", "8,16,32"]},
         "backbone": {"choice": ["small_cnn", "resnet18_fpn", "mobilenet_v3_fpn"], "grid": ["small_cnn"]},
     },
 }

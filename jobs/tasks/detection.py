@@ -67,7 +67,8 @@ class DetectionTask:
         return [slice(start, start + step) for start in range(0, n, step)]
 
     def mean_average_precision(self, model: nn.Module, canvases: Canvases) -> dict[str, float]:
-        metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+        # Only rank 0 evaluates: torchmetrics' default all-gather at compute() would wait forever for the others.
+        metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", sync_on_compute=False)
         for batch in self.batches(len(canvases)):
             outputs = model(list(as_float(canvases.images[batch])))
             preds = [{k: out[k].cpu() for k in ("boxes", "scores", "labels")} for out in outputs]
