@@ -28,6 +28,19 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise UsageError(f"--address {address}: Ray cluster not reachable ({exc.strerror or exc})") from None
 
 
+def pin_ray_address() -> None:
+    """Runs in every Ray worker process of our jobs: names the cluster it belongs to.
+
+    Ray Train's placement-group cleaner queries the state API without an address, which fails ("multiple
+    active Ray instances") when a second Ray runs on the same machine, and then the placement groups of
+    finished runs are never freed. With RAY_ADDRESS set, the query goes to the right cluster.
+    """
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+
+
+RUNTIME_ENV = {"worker_process_setup_hook": "jobs.cluster.pin_ray_address"}
+
+
 def connect(address: str | None = None, verbose: bool = False) -> None:
     """`--address`, else RAY_ADDRESS (set by `ray job submit`), else a local Ray bound to 127.0.0.1."""
     address = address or os.environ.get("RAY_ADDRESS")
@@ -37,7 +50,8 @@ def connect(address: str | None = None, verbose: bool = False) -> None:
     # Ray's own progress tables and hints are noise at the default verbosity; our loop prints its own lines.
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    common = {"logging_level": level, "log_to_driver": verbose, "ignore_reinit_error": True}
+    common = {"logging_level": level, "log_to_driver": verbose, "ignore_reinit_error": True,
+              "runtime_env": RUNTIME_ENV}
     if address:
         check_reachable(address)
         ray.init(address=address, **common)

@@ -41,8 +41,8 @@ def square(value: int | tuple[int, ...]) -> int:
 
 def output_side(layer: nn.Module, side: int) -> int:
     """Side of a square map after one conv or max-pool (PyTorch's formula), else unchanged."""
-    if not isinstance(layer, nn.Conv2d | nn.MaxPool2d):
-        return side
+    if side < 1 or not isinstance(layer, nn.Conv2d | nn.MaxPool2d):
+        return side  # an empty map stays empty, whatever padding follows
     kernel, stride, padding, dilation = (square(getattr(layer, key))
                                          for key in ("kernel_size", "stride", "padding", "dilation"))
     span = side + 2 * padding - dilation * (kernel - 1) - 1

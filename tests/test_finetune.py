@@ -110,9 +110,16 @@ def test_ray_workers_see_the_fake_torch_home(ray_local):
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg16"])
-def test_smoke_run_with_imagenet_weights_learns(smoke_run, name):
-    fake_weights(name)
+def test_smoke_run_loads_the_cached_weights_on_the_worker_and_keeps_features_frozen(smoke_run, tmp_path, name):
+    saved = torch.load(fake_weights(name), weights_only=True)
     result = smoke_run(name)
     assert result["config"]["weights"] == "imagenet" and result["config"]["freeze_features"] is True
-    assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
-    assert result["test_accuracy"] > 0.3
+    assert math.isfinite(result["history"][-1]["train_loss"]) and 0 <= result["test_accuracy"] <= 1
+    # The worker's last checkpoint: features are the file's tensors untouched, fc6 trained away from them.
+    # (Fake features are random, so accuracy proves nothing here; real ImageNet features would learn.)
+    (checkpoint,) = (tmp_path / "run").rglob("checkpoint.pt")
+    trained = torch.load(checkpoint, weights_only=False, mmap=True)["model"]  # mmap: it holds AdamW's state too
+    torch.testing.assert_close(trained["net.features.0.weight"], saved["features.0.weight"])
+    torch.testing.assert_close(trained["net.features.10.weight"], saved["features.10.weight"])
+    fc6 = {"alexnet": "classifier.1.weight", "vgg16": "classifier.0.weight"}[name]
+    assert not torch.equal(trained[f"net.{fc6}"], saved[fc6])

@@ -67,4 +67,4 @@ def test_vit_smoke_run_learns(smoke_run):
     result = smoke_run("vit")
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
     assert result["test_accuracy"] > 0.3
-    assert result["params"] == models.count_parameters(vit())
+    assert result["params"] == models.count_parameters(models.build("vit", result["config"]))

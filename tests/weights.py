@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import math
 import os
 import shutil
 import tempfile
@@ -36,17 +37,31 @@ def expected_file(name: str, torch_home: Path = TORCH_HOME) -> Path:
     return torch_home / "hub" / "checkpoints" / Path(urlparse(NETWORKS[name][1].url).path).name
 
 
+def fake_state(name: str) -> dict[str, torch.Tensor]:
+    """The network's tensor names and shapes (read on the meta device: no memory, no init) filled with small
+    random values, randn * sqrt(1 / fan_in) with zero-mean filters, so that activations stay of order one through
+    the frozen stack as with trained weights: the smoke runs stay finite. Random features carry too little for a
+    1-epoch run to learn from, so the smoke runs check loading and freezing, not accuracy."""
+    with torch.device("meta"):
+        shapes = {key: (value.shape, value.dtype) for key, value in NETWORKS[name][0]().state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, (shape, dtype) in shapes.items():
+        if len(shape) > 1:  # conv and linear weights
+            weight = torch.randn(shape, generator=generator)
+            weight -= weight.mean(dim=tuple(range(1, len(shape))), keepdim=True)
+            state[key] = weight * math.sqrt(1 / math.prod(shape[1:]))
+        elif key.endswith(("running_var", "weight")):  # batch-norm scales and variances
+            state[key] = torch.ones(shape, dtype=dtype)
+        else:  # biases, running means, num_batches_tracked
+            state[key] = torch.zeros(shape, dtype=dtype)
+    return state
+
+
 @functools.cache
 def fake_weights(name: str) -> Path:
-    """Write the state dict of a randomly initialised torchvision network (1000 classes, RGB) once per session.
-
-    torchvision's own init rather than plain noise: the frozen fake features must still carry enough signal for
-    the smoke runs to learn, and its 0.01-std classifier init keeps the values small as real weights are.
-    """
+    """Write the fake state dict where torch.hub caches the real one, once per session; returns its path."""
     path = expected_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        state = NETWORKS[name][0]().state_dict()
-    torch.save(state, path)
+    torch.save(fake_state(name), path)
     return path
