@@ -28,17 +28,22 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise UsageError(f"--address {address}: Ray cluster not reachable ({exc.strerror or exc})") from None
 
 
-def pin_ray_address() -> None:
-    """Runs in every Ray worker process of our jobs: names the cluster it belongs to.
+def runtime_env() -> dict:
+    """Every Ray worker process of our jobs learns which cluster it belongs to (RAY_ADDRESS).
 
     Ray Train's placement-group cleaner queries the state API without an address, which fails ("multiple
     active Ray instances") when a second Ray runs on the same machine, and then the placement groups of
-    finished runs are never freed. With RAY_ADDRESS set, the query goes to the right cluster.
+    finished runs are never freed. The hook is a closure so that Ray ships it by value: workers run it
+    before our packages are importable.
     """
-    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    def pin_ray_address() -> None:
+        import os
 
+        import ray
 
-RUNTIME_ENV = {"worker_process_setup_hook": "jobs.cluster.pin_ray_address"}
+        os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+
+    return {"worker_process_setup_hook": pin_ray_address}
 
 
 def connect(address: str | None = None, verbose: bool = False) -> None:
@@ -51,7 +56,7 @@ def connect(address: str | None = None, verbose: bool = False) -> None:
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     common = {"logging_level": level, "log_to_driver": verbose, "ignore_reinit_error": True,
-              "runtime_env": RUNTIME_ENV}
+              "runtime_env": runtime_env()}
     if address:
         check_reachable(address)
         ray.init(address=address, **common)
