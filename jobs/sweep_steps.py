@@ -14,7 +14,7 @@ from jobs.data import Mnist
 from jobs.errors import UsageError
 from jobs.preflight import check_model_assets
 from jobs.runner import RESULT_FILE, environment, storage_path, train
-from tune.search import param_space, space_of
+from tune.search import param_space
 from tune.trials import best_trial, short_reason, trial_record
 from tune.tuner import TrialSetup, can_restore, make_tuner, restore_tuner
 
@@ -49,10 +49,18 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
         print(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
               f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}", flush=True)
         tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
-                           param_space(model, sweep.search, sweep.spaces))
+                           searched_space(sweep, model))
     grid = tuner.fit()
-    keys = list(space_of(model, sweep.spaces))
+    keys = list(searched_space(sweep, model))
     return [trial_record(model, result, keys, trial_base["epochs"]) for result in grid]
+
+
+def searched_space(sweep: Any, model: str) -> dict[str, Any]:
+    """The Tune space of a model, without the keys this preset leaves at their defaults."""
+    from tune.presets import SWEEPS
+
+    fixed = SWEEPS[sweep.preset]["keep_default"].get(model, [])
+    return {k: v for k, v in param_space(model, sweep.search, sweep.spaces).items() if k not in fixed}
 
 
 def sweep_trial_overrides(preset: str) -> dict[str, Any]:
