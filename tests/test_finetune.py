@@ -2,9 +2,6 @@
 
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,9 +10,9 @@ import models
 from jobs.augment import MEAN, STD
 from jobs.optim import param_groups
 from models.finetune import FAMILIES, ImageNetInput, min_input_size
+from tests.cli import assert_usage_error, run_module
 from tests.weights import TORCH_HOME, fake_weights
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGENET_MEAN, IMAGENET_STD = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
 
 
@@ -93,11 +90,8 @@ def test_invalid_configs_are_rejected_before_building(name, overrides, message):
 
 
 def test_cli_rejects_an_input_size_below_the_minimum_with_one_error_line():
-    done = subprocess.run([sys.executable, "-m", "jobs.train", "--model", "alexnet", "--preset", "smoke",
-                           "--set", "input_size=40"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: alexnet: input_size=40"), done.stderr
+    done = run_module("jobs.train", "--model", "alexnet", "--preset", "smoke", "--set", "input_size=40")
+    assert_usage_error(done, "error: alexnet: input_size=40")
 
 
 def test_ray_workers_see_the_fake_torch_home(ray_local):

@@ -1,17 +1,13 @@
 """The Vision Transformer: shapes, config checks (in-process and through the CLI), and a smoke run that learns."""
 
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import models
 from models.vit import sincos_2d
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.cli import assert_usage_error, run_module
 
 
 def vit(**overrides) -> torch.nn.Module:
@@ -56,11 +52,8 @@ def test_invalid_configs_are_rejected(overrides, message):
 
 def test_cli_rejects_a_bad_patch_size_with_one_error_line():
     # The config is checked before data loading and Ray, so this takes only the imports.
-    done = subprocess.run([sys.executable, "-m", "jobs.train", "--model", "vit", "--preset", "smoke",
-                           "--set", "patch_size=5"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: vit: patch_size=5"), done.stderr
+    done = run_module("jobs.train", "--model", "vit", "--preset", "smoke", "--set", "patch_size=5")
+    assert_usage_error(done, "error: vit: patch_size=5")
 
 
 def test_vit_smoke_run_learns(smoke_run):
