@@ -16,3 +16,11 @@ def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
     assert sum(map(sum, result["confusion_matrix"])) == 1000  # the smoke preset's test subset
     assert result["params"] > 100_000 and result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
     assert (tmp_path / "run" / "result.json").is_file()
+
+
+def test_a_worker_failure_resumes_from_the_last_epoch_checkpoint(smoke_run):
+    # The worker raises once at the start of epoch 2; FailureConfig restarts the worker group, which must load
+    # epoch 1's checkpoint and train only epoch 2, not start over.
+    result = smoke_run("cnn", ["epochs=2", "fail_at_epoch=1"], name="restarted")
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert result["epochs"] == 2 and result["test_accuracy"] > 0.3
