@@ -8,7 +8,7 @@ from ray import tune
 
 from tune.spaces import SEARCHES, SPACES
 
-__all__ = ["SEARCHES", "grid_size", "param_space", "search_algorithm"]
+__all__ = ["SEARCHES", "param_space", "search_algorithm", "space_of"]
 SAMPLERS = {"choice": tune.choice, "uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
             "randint": lambda a: tune.randint(*a)}
 
@@ -38,11 +38,3 @@ def search_algorithm(search: str, metric: str, mode: str, concurrency: int) -> A
     from ray.tune.search.optuna import OptunaSearch
 
     return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode), max_concurrent=max(concurrency, 1))
-
-
-def grid_size(model: str, overrides: dict[str, dict] | None = None) -> int:
-    size = 1
-    for entry in space_of(model, overrides).values():
-        kind = next(k for k in entry if k != "grid")
-        size *= len(entry.get("grid", entry[kind]))
-    return size

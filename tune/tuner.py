@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import TBXLoggerCallback
@@ -96,7 +95,3 @@ def restore_tuner(setup: TrialSetup, path: str) -> tune.Tuner:
 
 def can_restore(path: str) -> bool:
     return tune.Tuner.can_restore(path)
-
-
-def ray_ready() -> bool:
-    return ray.is_initialized()
