@@ -72,3 +72,13 @@ def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def submit(command: list[str], env: dict, timeout_s: float = 1500) -> subprocess.CompletedProcess:
+    """`ray job submit`, retried while the head's job agent is still starting (the dashboard answers first)."""
+    deadline = time.monotonic() + 120
+    while True:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+        if "No available agent to submit job" not in done.stdout + done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(3)

@@ -1,13 +1,12 @@
 """The smoke sweep of all six architectures, submitted with `ray job submit` to a token-auth head on 127.0.0.1."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import models
 from tests.conftest import REPO
-from tests.ray_head import ray_head
+from tests.ray_head import ray_head, submit
 
 RAY = str(Path(sys.executable).parent / "ray")
 OUTPUT_FILES = ("sweep.json", "trials.json", "comparison.csv", "comparison.json", "comparison.md", "report.html")
@@ -21,12 +20,12 @@ def test_smoke_sweep_of_every_architecture_through_ray_job_submit(mnist_dir, tmp
                 "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "",
                 "NO_PROXY": ""}
     with ray_head() as (url, env):
-        submit = subprocess.run(
+        submitted = submit(
             [RAY, "job", "submit", "--address", url, "--submission-id", "sweep-smoke", "--working-dir", str(REPO),
              "--runtime-env-json", json.dumps({"env_vars": env_vars}), "--",
              "python", "-m", "jobs.sweep", "--preset", "smoke", "--samples", "1", "--output", str(output)],
-            env=env, capture_output=True, text=True, timeout=1500)
-    assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-3000:]
+            env)
+    assert submitted.returncode == 0, submitted.stdout[-4000:] + submitted.stderr[-3000:]
     for name in OUTPUT_FILES:
         assert (output / name).is_file(), name
     rows = {row["model"]: row for row in json.loads((output / "comparison.json").read_text())}
