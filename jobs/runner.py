@@ -82,7 +82,7 @@ def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], wo
     test = summary.get("test", {})
     result = {
         "model": model,
-        "config": {k: v for k, v in config.items()},
+        "config": dict(config),
         "test_accuracy": test.get("accuracy"),
         "test_f1_macro": test.get("f1_macro"),
         "test_f1_weighted": test.get("f1_weighted"),

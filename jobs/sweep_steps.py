@@ -14,6 +14,7 @@ from jobs.data import Mnist
 from jobs.errors import UsageError
 from jobs.preflight import check_model_assets
 from jobs.runner import RESULT_FILE, environment, storage_path, train
+from tune.presets import SWEEPS
 from tune.search import param_space
 from tune.trials import best_trial, short_reason, trial_record
 from tune.tuner import TrialSetup, can_restore, make_tuner, restore_tuner
@@ -36,7 +37,7 @@ def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]
 def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str, workers_per_trial: int,
            gpu_share: float) -> list[dict[str, Any]]:
     """Run (or continue) the Tune search of one architecture; returns its trial records."""
-    trial_base = {**base, **sweep_trial_overrides(sweep.preset), "evaluate_test": False}
+    trial_base = {**base, **SWEEPS[sweep.preset]["trial"], "evaluate_test": False}
     workers, fits = trial_workers(workers_per_trial, gpu, gpu_share)
     storage = storage_path(sweep.storage)
     setup = TrialSetup(model, trial_base, data_ref, workers, f"{storage}/{sweep.name}/{model}-runs")
@@ -57,16 +58,8 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
 
 def searched_space(sweep: Any, model: str) -> dict[str, Any]:
     """The Tune space of a model, without the keys this preset leaves at their defaults."""
-    from tune.presets import SWEEPS
-
     fixed = SWEEPS[sweep.preset]["keep_default"].get(model, [])
     return {k: v for k, v in param_space(model, sweep.search, sweep.spaces).items() if k not in fixed}
-
-
-def sweep_trial_overrides(preset: str) -> dict[str, Any]:
-    from tune.presets import SWEEPS
-
-    return SWEEPS[preset]["trial"]
 
 
 def retrain(sweep: Any, model: str, config: dict[str, Any], data_ref: Any, gpu: str) -> list[dict[str, Any]]:
