@@ -32,6 +32,13 @@ def random_affine(x: torch.Tensor, shift_px: float, rotate_deg: float) -> torch.
     return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
 
 
-def prepare_batch(images: torch.Tensor, train: bool, shift_px: float = 0.0, rotate_deg: float = 0.0) -> torch.Tensor:
+def prepare_batch(images: torch.Tensor, train: bool, shift_px: float = 0.0, rotate_deg: float = 0.0,
+                  channels_last: bool = False) -> torch.Tensor:
     x = normalise(images)
-    return random_affine(x, shift_px, rotate_deg) if train else x
+    x = random_affine(x, shift_px, rotate_deg) if train else x
+    return x.contiguous(memory_format=memory_format(channels_last))
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The layout of batches and conv weights; both must agree or every conv converts on the fly."""
+    return torch.channels_last if channels_last else torch.contiguous_format

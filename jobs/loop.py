@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 import models
+from jobs.augment import memory_format
 from jobs.data import Mnist, limit
 from jobs.optim import make_optimizer, make_schedule, param_groups
 from jobs.sharding import rank_slice
@@ -45,7 +46,7 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
 
     data = worker_data(ray.get(loop_config["data"]), cfg).to(device)
     task = make_task(models.spec(name).task, data, cfg, device)
-    model = models.build(name, cfg).to(device)
+    model = place(models.build(name, cfg), device, cfg)
     optimizer = make_optimizer(param_groups(model, cfg), cfg)
     per_rank = task.train_size // world
     steps_per_epoch = math.ceil(per_rank / cfg["batch_size"])
@@ -98,6 +99,10 @@ def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, sch
     if indices.device.type == "cuda":
         torch.cuda.synchronize(indices.device)
     return loss_sum
+
+
+def place(model: nn.Module, device: torch.device, cfg: dict[str, Any]) -> nn.Module:
+    return model.to(device, memory_format=memory_format(cfg["channels_last"]))
 
 
 def worker_data(data: Mnist, cfg: dict[str, Any]) -> Mnist:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,13 +46,18 @@ def ray_head(num_cpus: int = 2):
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     gcs_port, dashboard_port = free_port(), free_port()
+    # Every fixed default port gets a free one: the session's embedded Ray already holds the agent's 52365, and a
+    # dashboard agent that cannot bind takes its raylet down, which leaves the head with no job agent at all.
+    agent_ports = [f"--{flag}={free_port()}" for flag in (
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
+        "ray-client-server-port")]
     # Ray's socket paths must stay short, so the temp dir lives directly under /tmp.
     temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
     log = open(Path(temp_dir) / "head.log", "w")  # noqa: SIM115 - closed below
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
          f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-         f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+         f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}", *agent_ports],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard_port}"
     try:
@@ -60,6 +66,7 @@ def ray_head(num_cpus: int = 2):
     finally:
         stop_group(head)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:

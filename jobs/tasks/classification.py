@@ -22,7 +22,7 @@ class ClassificationTask:
     def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         shift, rotate = (cfg["shift_px"], cfg["rotate_deg"]) if cfg["augment"] else (0.0, 0.0)
-        x = prepare_batch(self.data.train_images[indices], True, shift, rotate)
+        x = prepare_batch(self.data.train_images[indices], True, shift, rotate, cfg["channels_last"])
         with autocast(self.device):
             logits = model(x)
         return F.cross_entropy(logits.float(), self.data.train_labels[indices],
@@ -37,7 +37,7 @@ class ClassificationTask:
         for start in range(0, len(labels), self.config["eval_batch_size"]):
             batch = slice(start, start + self.config["eval_batch_size"])
             with autocast(self.device):
-                logits = model(prepare_batch(images[batch], False)).float()
+                logits = model(prepare_batch(images[batch], False, channels_last=self.config["channels_last"])).float()
             total_loss += F.cross_entropy(logits, labels[batch], reduction="sum").item()
             predictions.append(logits.argmax(1))
         model.train(was_training)
