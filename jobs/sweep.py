@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--samples", type=int, help="trials per architecture (default: the preset's)")
     parser.add_argument("--seeds", type=int, help="seeds of the final retrain (default: 1, or 3 on full)")
     parser.add_argument("--search", default="random", help="random | grid | optuna (default: random)")
+    parser.add_argument("--search-seed", type=int, default=0,
+                        help="seed of the search's sampling: the same seed draws the same trials (default: 0)")
     parser.add_argument("--output", default="results", help="where comparison.* and report.html go")
     parser.add_argument("--storage", help="Tune/Train storage: folder or URI such as s3://... (default: OUTPUT/tune)")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
@@ -59,6 +61,7 @@ class Sweep:
     seeds: int
     overrides: list[str]
     spaces: dict[str, dict] = field(default_factory=dict)
+    search_seed: int = 0
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     wall_time_s: float = 0.0
@@ -140,7 +143,7 @@ def new_or_resumed(args: Any, names: list[str]) -> Sweep:
     name = f"sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     storage = args.storage or str(output / "tune")
     return Sweep(output, name, storage, args.preset, names, args.search, samples, seeds, list(args.overrides),
-                 read_space_file(args.space, names))
+                 read_space_file(args.space, names), args.search_seed)
 
 
 def main(argv: list[str] | None = None) -> int:

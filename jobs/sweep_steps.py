@@ -50,7 +50,7 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
         print(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
               f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}", flush=True)
         tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
-                           searched_space(sweep, model))
+                           searched_space(sweep, model), sweep.search_seed)
     grid = tuner.fit()
     keys = list(searched_space(sweep, model))
     return [trial_record(model, result, keys, trial_base["epochs"]) for result in grid]

@@ -30,11 +30,14 @@ def param_space(model: str, search: str, overrides: dict[str, dict] | None = Non
     return space
 
 
-def search_algorithm(search: str, metric: str, mode: str, concurrency: int) -> Any:
-    """None lets Tune use its basic variant generator (random sampling, or the grid)."""
-    if search != "optuna":
-        return None
-    from ray.tune.search import ConcurrencyLimiter
+def search_algorithm(search: str, metric: str, mode: str, concurrency: int, seed: int = 0) -> Any:
+    """Seeded, so that a sweep run again draws the same trials and its cost can be compared.
+
+    The algorithm also caps concurrency itself: Tune ignores `max_concurrent_trials` for a variant generator."""
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if search != "optuna":  # random sampling, or the grid
+        return BasicVariantGenerator(max_concurrent=max(concurrency, 1), random_state=seed)
     from ray.tune.search.optuna import OptunaSearch
 
-    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode), max_concurrent=max(concurrency, 1))
+    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode, seed=seed), max_concurrent=max(concurrency, 1))

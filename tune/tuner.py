@@ -73,15 +73,14 @@ def trainable(setup: TrialSetup) -> Any:
 
 
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
-               name: str, space: dict[str, Any]) -> tune.Tuner:
+               name: str, space: dict[str, Any], seed: int = 0) -> tune.Tuner:
     epochs = setup.base_config["epochs"]
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
     return tune.Tuner(
         trainable(setup),
         param_space=space,
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
-                                    max_concurrent_trials=concurrency,
-                                    search_alg=search_algorithm(search, METRIC, MODE, concurrency)),
+                                    search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed)),
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
                                   callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
     )
