@@ -37,7 +37,8 @@ def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]
 def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str, workers_per_trial: int,
            gpu_share: float) -> list[dict[str, Any]]:
     """Run (or continue) the Tune search of one architecture; returns its trial records."""
-    trial_base = {**base, **SWEEPS[sweep.preset]["trial"], "evaluate_test": False}
+    plan = SWEEPS[sweep.preset]
+    trial_base = {**base, **plan["trial"], **plan["trial_models"].get(model, {}), "evaluate_test": False}
     workers, fits = trial_workers(workers_per_trial, gpu, gpu_share)
     storage = storage_path(sweep.storage)
     setup = TrialSetup(model, trial_base, data_ref, workers, f"{storage}/{sweep.name}/{model}-runs")
