@@ -43,6 +43,7 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
     storage = storage_path(sweep.storage)
     setup = TrialSetup(model, trial_base, data_ref, workers, f"{storage}/{sweep.name}/{model}-runs")
     path = f"{storage}/{sweep.name}/{model}"
+    space = searched_space(sweep, model)
     if can_restore(path):
         print(f"{model}: continuing its search from {path}", flush=True)
         tuner = restore_tuner(setup, path)
@@ -51,10 +52,9 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str
         print(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
               f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}", flush=True)
         tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
-                           searched_space(sweep, model), sweep.search_seed)
+                           space, sweep.search_seed)
     grid = tuner.fit()
-    keys = list(searched_space(sweep, model))
-    return [trial_record(model, result, keys, trial_base["epochs"]) for result in grid]
+    return [trial_record(model, result, list(space), trial_base["epochs"]) for result in grid]
 
 
 def searched_space(sweep: Any, model: str) -> dict[str, Any]:
