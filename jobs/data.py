@@ -104,7 +104,8 @@ def download(root: Path) -> Path:
         for train in (True, False):
             MNIST(str(root), train=train, download=True)
     except Exception as exc:  # noqa: BLE001 - any failure to fetch is one user-facing line
-        raise UsageError(f"{root}: MNIST download failed ({exc}); pass --data-dir or set MNIST_DATA_DIR") from None
+        # torchvision's message spans lines (one per mirror tried); an error is one line.
+        raise UsageError(f"{root}: MNIST download failed ({' '.join(str(exc).split())})") from None
     return root
 
 
@@ -112,7 +113,10 @@ def load_mnist(data_dir: str | None = None, download_root: str = "data") -> Mnis
     """Read and validate all four files, then split 55,000/5,000 with a fixed seed."""
     folder = resolve_data_dir(data_dir)
     if folder is None:
-        folder = download(Path(download_root).resolve())
+        try:
+            folder = download(Path(download_root).resolve())
+        except UsageError as exc:
+            raise UsageError(f"{exc}; pass --data-dir or set MNIST_DATA_DIR") from None
     elif not folder.is_dir():
         raise UsageError(f"{folder}: data folder does not exist")
     train_x, train_y = read_pair(folder, "train_images", "train_labels")
