@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ SCHEMAS = REPO.parent / "shared" / "schemas" / "kuberay"
 CRD_FILES = {"RayJob": "ray.io_rayjobs.yaml", "RayCluster": "ray.io_rayclusters.yaml"}
 OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/cluster")
 ENTRYPOINT = "python -m jobs.sweep --preset full --storage /results --output /results/report"
+# The results volume's mount point in every Ray pod.
+RESULTS_MOUNT = "/results"
 
 Obj = dict[str, Any]
 
@@ -114,3 +117,22 @@ def read_env_file(path: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             pairs[key.strip()] = value.strip()
     return pairs
+
+
+def rayjob_entrypoint(folder: str = "base") -> list[str]:
+    """The rendered RayJob's entrypoint, split as a shell would."""
+    (job,) = of_kind(render(folder), "RayJob")
+    return shlex.split(job["spec"]["entrypoint"])
+
+
+def as_local_command(entrypoint: list[str], preset: str, results: Path) -> list[str]:
+    """The cluster's command with only values changed: the preset, and the volume's paths moved under `results`.
+
+    Module, flags and their order stay as the manifest has them, so a local run of this is the cluster's run.
+    """
+    command = list(entrypoint)
+    command[command.index("--preset") + 1] = preset
+    for i, word in enumerate(command):
+        if word == RESULTS_MOUNT or word.startswith(RESULTS_MOUNT + "/"):
+            command[i] = str(results / Path(word).relative_to(RESULTS_MOUNT))
+    return command
