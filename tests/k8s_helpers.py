@@ -119,10 +119,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return pairs
 
 
+def the_rayjob(folder: str) -> Obj:
+    """The one RayJob a folder renders."""
+    (job,) = of_kind(render(folder), "RayJob")
+    return job
+
+
 def rayjob_entrypoint(folder: str = "base") -> list[str]:
     """The rendered RayJob's entrypoint, split as a shell would."""
-    (job,) = of_kind(render(folder), "RayJob")
-    return shlex.split(job["spec"]["entrypoint"])
+    return shlex.split(the_rayjob(folder)["spec"]["entrypoint"])
 
 
 def as_local_command(entrypoint: list[str], preset: str, results: Path) -> list[str]:

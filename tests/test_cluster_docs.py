@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from jobs import sweep
-from tests.k8s_helpers import ENTRYPOINT, REPO, Obj, of_kind, pod_templates, render
+from tests.k8s_helpers import ENTRYPOINT, REPO, Obj, of_kind, pod_templates, render, the_rayjob
 
 DOCS = ("README.md", "docs/cluster.md")
 
@@ -62,7 +62,7 @@ def named_objects(doc: str) -> list[tuple[str, str, set[str]]]:
     secrets = {obj["spec"].get("rayClusterSpec", obj["spec"])["authOptions"]["secretName"]
                for folder in ("overlays/gpu", "overlays/cluster") for obj in render(folder)
                if obj["kind"] in ("RayJob", "RayCluster")}
-    (job,) = of_kind(render("overlays/gpu"), "RayJob")
+    job = the_rayjob("overlays/gpu")
     patterns = {
         r"\brayjob ([a-z0-9-]+)\b": all_rendered("RayJob"),
         r"\bjob/([a-z0-9-]+)": all_rendered("RayJob"),  # KubeRay names the submitter Job after its RayJob

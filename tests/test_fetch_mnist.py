@@ -11,7 +11,7 @@ from jobs import fetch_mnist
 from jobs.data import FILES, load_mnist
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import write_mnist
-from tests.k8s_helpers import containers, of_kind, pod_templates, render
+from tests.k8s_helpers import containers, pod_templates, the_rayjob
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_no_folder_named_is_an_error(capsys, monkeypatch, downloads):
 
 def test_the_head_fetches_into_the_folder_the_jobs_read() -> None:
     """The init container runs this module, and fills the folder every Ray container then reads."""
-    (job,) = of_kind(render("base"), "RayJob")
+    job = the_rayjob("base")
     inits = [(label, container) for label, template in pod_templates(job)
              for container, is_init in containers(template) if is_init]
     ((label, fetch),) = inits

@@ -25,6 +25,7 @@ from tests.k8s_helpers import (
     pod_templates,
     ray_objects,
     render,
+    the_rayjob,
 )
 
 # The oldest Kubernetes KubeRay 1.7 supports and the newest kubernetes-validate knows.
@@ -45,11 +46,6 @@ def core_errors(obj: Obj, version: str) -> str | None:
     except kubernetes_validate.ValidationError as exc:
         return str(exc).splitlines()[0]
     return None
-
-
-def the_rayjob(folder: str) -> Obj:
-    (job,) = of_kind(render(folder), "RayJob")
-    return job
 
 
 def test_kuberay_schemas_are_beside_the_repo() -> None:

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.k8s_helpers import K8S, REPO, of_kind, render
+from tests.k8s_helpers import K8S, REPO, of_kind, render, the_rayjob
 
 KFP_PY = REPO / ".venv-kfp" / "bin" / "python"
 PIPELINE = K8S / "kubeflow" / "pipeline.py"
@@ -95,7 +95,7 @@ def test_pipeline_embeds_the_gpu_overlay_unchanged(compiled: tuple[dict, dict]) 
 
 def test_report_comes_from_where_the_rayjob_writes_it(compiled: tuple[dict, dict]) -> None:
     spec, platform = compiled
-    (rayjob,) = of_kind(render("overlays/gpu"), "RayJob")
+    rayjob = the_rayjob("overlays/gpu")
     (pvc,) = of_kind(render("overlays/gpu"), "PersistentVolumeClaim")
     entrypoint = rayjob["spec"]["entrypoint"].split()
     output_dir = entrypoint[entrypoint.index("--output") + 1]
@@ -133,7 +133,7 @@ def test_run_rayjob_step_waits_for_kuberay_and_fails_with_the_job() -> None:
     assert succeeded["outcome"] == "archsweep-5f3a9c21" and succeeded["polls_left"] == 0
     ((group, version, namespace, plural, body),) = succeeded["created"]
     assert (group, version, namespace, plural) == ("ray.io", "v1", "team-a", "rayjobs")
-    (rayjob,) = of_kind(render("overlays/gpu"), "RayJob")
+    rayjob = the_rayjob("overlays/gpu")
     assert body["metadata"]["name"] == "archsweep-5f3a9c21"
     assert body["spec"] == rayjob["spec"]
 
