@@ -84,10 +84,20 @@ def crd_errors(obj: Obj) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
 
 
+def cluster_spec(obj: Obj) -> Obj:
+    """The Ray cluster a RayJob or RayCluster describes (a RayJob nests it under rayClusterSpec)."""
+    return obj["spec"]["rayClusterSpec"] if obj["kind"] == "RayJob" else obj["spec"]
+
+
+def env_values(container: Obj) -> dict[str, str | None]:
+    """A container's env as name -> literal value (None where it comes from a Secret or a field)."""
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
 def pod_templates(obj: Obj) -> Iterator[tuple[str, Obj]]:
     """(label, pod template) for every pod a RayJob or RayCluster makes: head, each worker group, submitter."""
     spec = obj["spec"]
-    cluster = spec["rayClusterSpec"] if obj["kind"] == "RayJob" else spec
+    cluster = cluster_spec(obj)
     yield "head", cluster["headGroupSpec"]["template"]
     for group in cluster.get("workerGroupSpecs", []):
         yield f"worker:{group['groupName']}", group["template"]

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from jobs import sweep
-from tests.k8s_helpers import ENTRYPOINT, REPO, Obj, of_kind, pod_templates, render, the_rayjob
+from tests.k8s_helpers import ENTRYPOINT, REPO, Obj, cluster_spec, of_kind, pod_templates, render, the_rayjob
 
 DOCS = ("README.md", "docs/cluster.md")
 
@@ -59,7 +59,7 @@ def test_applied_folders_render(doc: str) -> None:
 
 def named_objects(doc: str) -> list[tuple[str, str, set[str]]]:
     """(what, name, the names it may be) for every object a command of the doc names."""
-    secrets = {obj["spec"].get("rayClusterSpec", obj["spec"])["authOptions"]["secretName"]
+    secrets = {cluster_spec(obj)["authOptions"]["secretName"]
                for folder in ("overlays/gpu", "overlays/cluster") for obj in render(folder)
                if obj["kind"] in ("RayJob", "RayCluster")}
     job = the_rayjob("overlays/gpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s_helpers import OVERLAYS, REPO, containers, pod_templates, ray_objects, read_env_file
+from tests.k8s_helpers import OVERLAYS, REPO, cluster_spec, containers, pod_templates, ray_objects, read_env_file
 
 DOCKERFILE = REPO / "Dockerfile"
 HADOLINT_CONFIG = REPO / ".hadolint.yaml"
@@ -135,7 +135,7 @@ def test_one_ray_version_and_one_image_everywhere() -> None:
 
     for folder in OVERLAYS:
         for obj in ray_objects(folder):
-            cluster = obj["spec"].get("rayClusterSpec", obj["spec"])
+            cluster = cluster_spec(obj)
             assert cluster["rayVersion"] == ray_version, folder
             for label, template in pod_templates(obj):
                 for container, _ in containers(template):

@@ -11,7 +11,7 @@ from jobs import fetch_mnist
 from jobs.data import FILES, load_mnist
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import write_mnist
-from tests.k8s_helpers import containers, pod_templates, the_rayjob
+from tests.k8s_helpers import containers, env_values, pod_templates, the_rayjob
 
 
 @pytest.fixture
@@ -85,8 +85,7 @@ def test_the_head_fetches_into_the_folder_the_jobs_read() -> None:
              for container, is_init in containers(template) if is_init]
     ((label, fetch),) = inits
     assert label == "head" and fetch["command"] == ["python", "-m", "jobs.fetch_mnist"]
-    fetched_into = {e["name"]: e.get("value") for e in fetch["env"]}["MNIST_DATA_DIR"]
+    fetched_into = env_values(fetch)["MNIST_DATA_DIR"]
     for label, template in pod_templates(job):
         if label != "submitter":
-            env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
-            assert env["MNIST_DATA_DIR"] == fetched_into, label
+            assert env_values(template["spec"]["containers"][0])["MNIST_DATA_DIR"] == fetched_into, label

@@ -17,10 +17,13 @@ from tests.k8s_helpers import (
     CRD_FILES,
     ENTRYPOINT,
     OVERLAYS,
+    RESULTS_MOUNT,
     SCHEMAS,
     Obj,
+    cluster_spec,
     containers,
     crd_errors,
+    env_values,
     of_kind,
     pod_templates,
     ray_objects,
@@ -143,7 +146,7 @@ def test_every_pod_and_container_is_locked_down(folder: str) -> None:
 @pytest.mark.parametrize("folder", OVERLAYS)
 def test_ray_containers_take_the_token_from_a_secret(folder: str) -> None:
     for obj in ray_objects(folder):
-        cluster = obj["spec"].get("rayClusterSpec", obj["spec"])
+        cluster = cluster_spec(obj)
         assert cluster["authOptions"] == {"mode": "token", "secretName": TOKEN_SECRET["name"]}
         for label, template in pod_templates(obj):
             for container, is_init in containers(template):
@@ -190,7 +193,7 @@ def test_rayjob_cleans_up_and_has_a_deadline(folder: str) -> None:
 
 
 def worker_groups(obj: Obj) -> list[Obj]:
-    return obj["spec"].get("rayClusterSpec", obj["spec"])["workerGroupSpecs"]
+    return cluster_spec(obj)["workerGroupSpecs"]
 
 
 def gpus(container: Obj) -> tuple[object, object]:
@@ -236,10 +239,10 @@ def test_results_data_and_weights_live_on_the_shared_volume(folder: str) -> None
             volumes = {v["name"]: v for v in template["spec"]["volumes"]}
             assert volumes["results"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
             main = template["spec"]["containers"][0]
-            assert {"name": "results", "mountPath": "/results"} in main["volumeMounts"]
-            env = {e["name"]: e.get("value") for e in main["env"]}
-            assert env["MNIST_DATA_DIR"].startswith("/results/"), label
-            assert env["TORCH_HOME"].startswith("/results/"), label
+            assert {"name": "results", "mountPath": RESULTS_MOUNT} in main["volumeMounts"]
+            env = env_values(main)
+            assert env["MNIST_DATA_DIR"].startswith(RESULTS_MOUNT + "/"), label
+            assert env["TORCH_HOME"].startswith(RESULTS_MOUNT + "/"), label
 
 
 def test_cluster_overlay_is_the_rayjob_cluster_kept_running() -> None:
@@ -270,7 +273,7 @@ def test_what_the_kuberay_operator_checks_beyond_the_schema(folder: str) -> None
     for obj in ray_objects(folder):
         name = obj["metadata"]["name"]
         assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 47, name  # DNS-1035, RayJob max
-        cluster = obj["spec"].get("rayClusterSpec", obj["spec"])
+        cluster = cluster_spec(obj)
         major, minor, *_ = (int(part) for part in cluster["rayVersion"].split("."))
         assert (major, minor) >= (2, 52), "authOptions token mode needs Ray 2.52 or later"
         for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
