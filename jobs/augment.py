@@ -21,11 +21,12 @@ def random_affine(x: torch.Tensor, shift_px: float, rotate_deg: float) -> torch.
         return x
     batch, _, height, width = x.shape
     angle = (torch.rand(batch, device=x.device) * 2 - 1) * math.radians(rotate_deg)
-    # affine_grid works in [-1, 1] coordinates, so a shift of k pixels is 2k/size.
-    shift = (torch.rand(batch, 2, device=x.device) * 2 - 1) * shift_px * 2 / torch.tensor(
-        [width, height], device=x.device, dtype=x.dtype)
+    # affine_grid works in [-1, 1] coordinates, so a shift of k pixels is 2k/size. Python scalars only: a tensor
+    # made from a host list would be a host-to-device copy, which a captured CUDA graph cannot hold.
+    shift = torch.rand(batch, 2, device=x.device) * 2 - 1
+    shift_x, shift_y = shift[:, 0] * (2 * shift_px / width), shift[:, 1] * (2 * shift_px / height)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     # Background after normalisation is the value of a zero pixel, not 0.
     background = -MEAN / STD

@@ -36,8 +36,15 @@ LOOP_DEFAULTS: dict[str, Any] = {
     "evaluate_test": True,  # False inside sweep trials: the test set is for the final evaluation only
     "train_on_val": False,  # the sweep's final retrain uses train + validation
     "fail_at_epoch": -1,  # fault injection: raise once at this epoch (tests of restarts and failed trials)
+    # The static-shape step captured as a CUDA graph (jobs/static_step.py): auto = on CUDA only; on the CPU it
+    # has nothing to capture and the eager loop is as fast, so `on` there only runs the same static step.
+    "compile": "auto",
 }
-LOOP_CHOICES = {"optimizer": ("adamw", "sgd"), "schedule": ("onecycle", "cosine", "constant")}
+LOOP_CHOICES = {"optimizer": ("adamw", "sgd"), "schedule": ("onecycle", "cosine", "constant"),
+                "compile": ("auto", "on", "off")}
+# The preset's settings for a CUDA worker; the worker applies them (the driver does not know the device). A key
+# set explicitly (`--set`, a sweep's sampled point) is dropped from them, so it wins as it does on a CPU.
+GPU_KEY = "gpu_overrides"
 POSITIVE = ("lr", "epochs", "batch_size", "eval_batch_size")
 
 
@@ -54,7 +61,17 @@ def preset_config(model: str, preset: str) -> dict[str, Any]:
     except models.ConfigError as exc:
         raise UsageError(str(exc)) from None
     chosen = PRESETS[preset]
-    return {**LOOP_DEFAULTS, **model_defaults, **chosen["loop"], **chosen["models"].get(model, {})}
+    config = {**LOOP_DEFAULTS, **model_defaults, **chosen["loop"], **chosen["models"].get(model, {})}
+    gpu = chosen.get("gpu", {})
+    gpu = {**gpu.get("loop", {}), **gpu.get("models", {}).get(model, {})}
+    return {**config, GPU_KEY: gpu} if gpu else config
+
+
+def for_device(config: dict[str, Any], device_type: str) -> dict[str, Any]:
+    """The config a worker on this device trains with: the preset's GPU settings applied on CUDA only."""
+    config = dict(config)
+    gpu = config.pop(GPU_KEY, {})
+    return {**config, **gpu} if device_type == "cuda" else config
 
 
 def parse_value(key: str, text: str, default: Any) -> Any:
@@ -87,9 +104,12 @@ def apply_overrides(config: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set {pair!r}: expected key=value")
-        if key not in config:
-            raise UsageError(f"--set {key}: unknown key; known keys: {', '.join(sorted(config))}")
+        if key == GPU_KEY or key not in config:
+            known = ", ".join(sorted(k for k in config if k != GPU_KEY))
+            raise UsageError(f"--set {key}: unknown key; known keys: {known}")
         config[key] = parse_value(key, text, config[key])
+        if key in config.get(GPU_KEY, {}):
+            config[GPU_KEY] = {k: v for k, v in config[GPU_KEY].items() if k != key}
     return config
 
 
@@ -107,6 +127,8 @@ def check(model: str, config: dict[str, Any]) -> dict[str, Any]:
         models.validate(model, config)
     except models.ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if config.get(GPU_KEY):
+        check(model, for_device(config, "cuda"))  # a CUDA worker must not be the first to find a bad value
     return config
 
 

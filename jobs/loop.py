@@ -1,7 +1,8 @@
-"""The one training loop: plain PyTorch, run on every Ray Train worker, for every architecture.
+"""The one training loop: plain PyTorch, for every architecture, on every Ray Train worker or in a sweep trial.
 
-Ray Train gives it a rank, a device and DDP (`prepare_model`); each epoch it reports metrics and a checkpoint,
-and after a restart by `FailureConfig` it resumes from the last checkpoint instead of starting over.
+Its session (jobs/session.py) gives it a rank, a device and DDP (`prepare_model`); each epoch it reports metrics
+and a checkpoint, and after a restart by `FailureConfig` it resumes from the last checkpoint instead of starting
+over.
 """
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ import os
 import resource
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ray
-import ray.train
-import ray.train.torch
 import torch
 import torch.distributed as dist
 from torch import nn
 
 import models
 from jobs.augment import memory_format
+from jobs.config import for_device
 from jobs.data import Mnist, limit
-from jobs.optim import make_optimizer, make_schedule, param_groups
+from jobs.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.session import TrainSession, TuneSession, assigned_cpus
 from jobs.sharding import rank_slice
+from jobs.static_step import StaticStep
 from jobs.tasks import make_task
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -35,24 +38,32 @@ SUMMARY_FILE = "summary.json"
 
 def train_func_per_worker(loop_config: dict[str, Any]) -> None:
     """Entry point of every Ray Train worker. `loop_config` holds: model, config, data (an ObjectRef)."""
+    run_loop(loop_config, TrainSession())
+
+
+def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -> None:
+    """The loop itself, wherever it runs: a Ray Train worker, or a single-worker sweep trial (jobs/session.py)."""
     name, cfg = loop_config["model"], loop_config["config"]
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    device = ray.train.torch.get_device()
+    rank, world, device = session.rank, session.world, session.device
     # Ray may pin OMP_NUM_THREADS to 1; a CPU worker should use every core it reserved.
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    torch.set_num_threads(max(1, int(cpus)))
+    torch.set_num_threads(assigned_cpus())
     torch.manual_seed(cfg["seed"] * 1_000 + rank)
+    cfg = for_device(cfg, device.type)
 
     data = worker_data(ray.get(loop_config["data"]), cfg).to(device)
     task = make_task(models.spec(name).task, data, cfg, device)
     model = place(models.build(name, cfg), device, cfg)
-    optimizer = make_optimizer(param_groups(model, cfg), cfg)
+    static = wants_static_step(cfg, device, world, task)
+    optimizer = make_optimizer(param_groups(model, cfg), cfg, device, static)
     per_rank = task.train_size // world
     steps_per_epoch = math.ceil(per_rank / cfg["batch_size"])
-    schedule = make_schedule(optimizer, cfg, steps_per_epoch * cfg["epochs"])
-    state = {"epoch": 0, "history": [], "train_time_s": 0.0, "train_images": 0}
-    checkpoint = ray.train.get_checkpoint()
+    total_steps = steps_per_epoch * cfg["epochs"]
+    lrs = lr_table([g["lr"] for g in optimizer.param_groups], cfg, total_steps) if static else None
+    schedule = make_schedule(optimizer, cfg, total_steps, cycle_momentum=not static)
+    # started_at: when this worker began to hold its resources, for the sweep's timeline (a restart keeps the first).
+    state = {"epoch": 0, "history": [], "train_time_s": 0.0, "train_images": 0, "compile_time_s": 0.0,
+             "started_at": datetime.now(UTC).isoformat()}
+    checkpoint = session.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:
             saved = torch.load(Path(folder) / CHECKPOINT_FILE, map_location=device, weights_only=False)
@@ -61,8 +72,10 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
         schedule.load_state_dict(saved["schedule"])
         state = saved["state"]
     resumed = checkpoint is not None
-    model = ray.train.torch.prepare_model(model)
+    model = session.prepare_model(model)
     progress = loop_config.get("progress")
+    step = StaticStep(model, task, optimizer, lrs, schedule.last_epoch, cfg["batch_size"], cfg["grad_clip"], per_rank,
+                      device) if static else None
 
     for epoch in range(state["epoch"], cfg["epochs"]):
         if epoch == cfg.get("fail_at_epoch", -1) and not resumed:
@@ -70,15 +83,23 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
         model.train()
         indices = rank_slice(task.train_size, cfg["seed"], epoch, rank, world).to(device)
         started = time.perf_counter()
-        loss_sum = run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"], cfg["grad_clip"])
+        compiling = step.compile_time_s if step else 0.0
+        if step:
+            loss_sum = step.epoch(indices)
+            for _ in range(steps_per_epoch):  # the host scheduler follows, for checkpoints and the reported lr
+                schedule.step()
+        else:
+            loss_sum = run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"], cfg["grad_clip"])
         train_loss = mean_over_ranks(loss_sum, per_rank, world)
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch + 1}; lower lr or clip gradients")
-        epoch_time = time.perf_counter() - started
+        compiling = step.compile_time_s - compiling if step else 0.0
+        epoch_time = time.perf_counter() - started - compiling  # the capture is reported apart, never hidden
+        state["compile_time_s"] = state.get("compile_time_s", 0.0) + compiling
         state["train_time_s"] += epoch_time
         state["train_images"] += per_rank * world
         state["epoch"] = epoch + 1
-        report(rank, epoch, cfg, unwrap(model), task, optimizer, schedule, state, train_loss, epoch_time,
+        report(session, epoch, cfg, unwrap(model), task, optimizer, schedule, state, train_loss, epoch_time,
                per_rank * world, device, progress)
 
 
@@ -99,6 +120,16 @@ def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, sch
     if indices.device.type == "cuda":
         torch.cuda.synchronize(indices.device)
     return loss_sum
+
+
+def wants_static_step(cfg: dict[str, Any], device: torch.device, world: int, task: Any) -> bool:
+    """`compile`: off = the eager loop; on = the static step; auto = the static step on CUDA only.
+
+    Detection has per-image box counts (no static shapes), and DDP's gradient all-reduce is not captured here,
+    so those train eagerly whatever the key says."""
+    if cfg["compile"] == "off" or world > 1 or not getattr(task, "static_shapes", False):
+        return False
+    return cfg["compile"] == "on" or device.type == "cuda"
 
 
 def place(model: nn.Module, device: torch.device, cfg: dict[str, Any]) -> nn.Module:
@@ -129,12 +160,12 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def report(rank: int, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any, optimizer: torch.optim.Optimizer,
-           schedule: Any, state: dict[str, Any], train_loss: float, epoch_time: float, images: int,
-           device: torch.device, progress: Any) -> None:
-    """Rank 0 evaluates and checkpoints; every rank calls ray.train.report, which is a barrier."""
-    if rank != 0:
-        ray.train.report({})
+def report(session: TrainSession | TuneSession, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any,
+           optimizer: torch.optim.Optimizer, schedule: Any, state: dict[str, Any], train_loss: float,
+           epoch_time: float, images: int, device: torch.device, progress: Any) -> None:
+    """Rank 0 evaluates and checkpoints; every rank reports, which under Ray Train is a barrier."""
+    if session.rank != 0:
+        session.report({})
         return
     val = task.evaluate(model, "val")
     metrics = {
@@ -145,7 +176,7 @@ def report(rank: int, epoch: int, cfg: dict[str, Any], model: nn.Module, task: A
         "val_f1_macro": val["f1_macro"],
         "epoch_time_s": epoch_time,
         "images_per_s": images / epoch_time if epoch_time else 0.0,
-        "lr": optimizer.param_groups[0]["lr"],
+        "lr": float(optimizer.param_groups[0]["lr"]),  # a tensor on the device for the static step
     }
     metrics.update({k: v for k, v in val.items() if k.startswith("map")})  # detection adds mAP
     state["history"].append(metrics)
@@ -155,6 +186,8 @@ def report(rank: int, epoch: int, cfg: dict[str, Any], model: nn.Module, task: A
                     "schedule": schedule.state_dict(), "state": state}, Path(folder) / CHECKPOINT_FILE)
         if final:
             summary = {"history": state["history"], "train_time_s": state["train_time_s"],
+                       "compile_time_s": state.get("compile_time_s", 0.0), "config": cfg,
+                       "started_at": state.get("started_at"),
                        "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
                        "params": models.count_parameters(model), "peak_memory_mb": peak_memory_mb(device),
                        "device": device_name(device), "validation": val}
@@ -164,7 +197,7 @@ def report(rank: int, epoch: int, cfg: dict[str, Any], model: nn.Module, task: A
             (Path(folder) / SUMMARY_FILE).write_text(json.dumps(summary))
         if progress is not None:
             progress.put({**metrics, "epochs": cfg["epochs"], "train_time_s": state["train_time_s"]})
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+        session.report(metrics, folder)
 
 
 def device_name(device: torch.device) -> str:

@@ -9,5 +9,7 @@ import torch
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        # No cast cache: a CUDA graph must not capture casts cached outside it (PyTorch's CUDA graph notes), and
+        # our models use each weight once per forward, so the cache saves nothing.
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()

@@ -6,6 +6,7 @@ import json
 import platform
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, wo
     )
 
 
-def fit_with_progress(trainer: TorchTrainer, progress: Queue | None) -> Any:
+def fit_with_progress(trainer: TorchTrainer, progress: Queue | None, label: str = "") -> Any:
     """Run fit() in a thread while this thread prints the epoch lines the workers send."""
     outcome: dict[str, Any] = {}
 
@@ -61,7 +62,7 @@ def fit_with_progress(trainer: TorchTrainer, progress: Queue | None) -> Any:
             thread.join(0.5)
             continue
         try:
-            print_epoch(progress.get(timeout=0.5))
+            print_epoch(progress.get(timeout=0.5), label)
         except Empty:
             pass
     thread.join()
@@ -82,12 +83,14 @@ def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], wo
     test = summary.get("test", {})
     result = {
         "model": model,
-        "config": dict(config),
+        # What the worker trained with: on CUDA the preset's GPU settings are applied there (jobs/config.py).
+        "config": dict(summary.get("config", config)),
         "test_accuracy": test.get("accuracy"),
         "test_f1_macro": test.get("f1_macro"),
         "test_f1_weighted": test.get("f1_weighted"),
         "test_loss": test.get("loss"),
         "train_time_s": summary["train_time_s"],
+        "compile_time_s": summary.get("compile_time_s", 0.0),  # capture of the static step, not in train_time_s
         "wall_time_s": wall_time_s,
         "epochs": len(summary["history"]),
         "params": summary["params"],
@@ -106,15 +109,21 @@ def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], wo
 
 
 def train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
-          name: str, show_progress: bool = True, max_failures: int = 1) -> dict[str, Any]:
-    """Train one model through Ray Train and write OUTPUT/NAME/result.json; returns the result."""
+          name: str, show_progress: bool = True, max_failures: int = 1, label: str = "") -> dict[str, Any]:
+    """Train one model through Ray Train and write OUTPUT/NAME/result.json; returns the result.
+
+    LABEL starts each epoch line, for runs that train at the same time."""
     progress = Queue(maxsize=1000) if show_progress else None
     trainer = make_trainer(model, config, data_ref, workers, output, name, progress, max_failures)
-    started = time.perf_counter()
-    result = fit_with_progress(trainer, progress)
+    started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
+    result = fit_with_progress(trainer, progress, label)
     with result.checkpoint.as_directory() as folder:
         summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
     record = build_result(model, config, summary, workers, time.perf_counter() - started)
+    # When and on what it ran, for the sweep's timeline and its cluster-busy figure: from its worker's start, since
+    # the wait for a free worker before it held nothing.
+    record.update(started_at=summary.get("started_at") or started_at, finished_at=datetime.now(UTC).isoformat(),
+                  resources={k: v * workers.count for k, v in workers.resources().items()})
     run_dir = output / name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RESULT_FILE).write_text(json.dumps(record, indent=1, default=str))

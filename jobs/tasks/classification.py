@@ -15,6 +15,8 @@ from jobs.precision import autocast
 
 
 class ClassificationTask:
+    static_shapes = True  # a batch is the same shape every step: the loop may capture its step (jobs/static_step.py)
+
     def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
         self.data, self.config, self.device = data, config, device
         self.train_size = len(data.train_labels)
@@ -33,13 +35,14 @@ class ClassificationTask:
         images, labels = getattr(self.data, f"{split}_images"), getattr(self.data, f"{split}_labels")
         was_training = model.training
         model.eval()
-        total_loss, predictions = 0.0, []
+        # Summed on the device: one host sync for the whole split, not one per batch.
+        total_loss, predictions = torch.zeros((), device=labels.device), []
         for start in range(0, len(labels), self.config["eval_batch_size"]):
             batch = slice(start, start + self.config["eval_batch_size"])
             with autocast(self.device):
                 logits = model(prepare_batch(images[batch], False, channels_last=self.config["channels_last"])).float()
-            total_loss += F.cross_entropy(logits, labels[batch], reduction="sum").item()
+            total_loss += F.cross_entropy(logits, labels[batch], reduction="sum")
             predictions.append(logits.argmax(1))
         model.train(was_training)
         predicted = torch.cat(predictions).cpu().numpy() if predictions else labels.cpu().numpy()[:0]
-        return classification_metrics(labels.cpu().numpy(), predicted, total_loss / max(len(labels), 1))
+        return classification_metrics(labels.cpu().numpy(), predicted, float(total_loss) / max(len(labels), 1))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 from torchmetrics.detection import MeanAveragePrecision
 
 from jobs.data import Mnist
@@ -32,6 +33,8 @@ EVAL_BATCH_CAP = 256
 
 
 class DetectionTask:
+    static_shapes = False  # each canvas has its own box count: the eager loop trains it
+
     def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
         self.data, self.config, self.device = data, config, device
         self.train = split_canvases(data, "train", config)
@@ -45,7 +48,8 @@ class DetectionTask:
 
     def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         # fp32 even on CUDA: bf16 box coordinates are only 0.5 px exact at 64-128 px, which costs mAP@.75+.
-        losses = model(list(as_float(self.train.images[indices])), self.train.targets(indices))
+        # One [B, 1, C, C] tensor, not a list of images: the model's CanvasTransform takes it as the batch.
+        losses = model(as_float(self.train.images[indices]), self.train.targets(indices))
         return sum(losses.values())
 
     @torch.no_grad()
@@ -70,10 +74,7 @@ class DetectionTask:
         # Only rank 0 evaluates: torchmetrics' default all-gather at compute() would wait forever for the others.
         metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", sync_on_compute=False)
         for batch in self.batches(len(canvases)):
-            outputs = model(list(as_float(canvases.images[batch])))
-            preds = [{k: out[k].cpu() for k in ("boxes", "scores", "labels")} for out in outputs]
-            truth = [{k: v.cpu() for k, v in target.items()} for target in canvases.targets(batch)]
-            metric.update(preds, truth)
+            metric.update(on_host(model(as_float(canvases.images[batch]))), canvases.targets(batch, "cpu"))
         if not len(canvases):
             return {"map_50": 0.0, "map": 0.0}
         result = metric.compute()
@@ -84,7 +85,25 @@ class DetectionTask:
         """Digit of the highest-scoring box on each plain digit's canvas; -1 where the detector finds none."""
         predicted = []
         for batch in self.batches(len(images)):
-            outputs = model(list(as_float(centred(images[batch], self.config["canvas_size"]))))
-            predicted += [int(out["labels"][out["scores"].argmax()]) - 1 if len(out["scores"]) else -1
-                          for out in outputs]
+            outputs = model(as_float(centred(images[batch], self.config["canvas_size"])))
+            predicted += top_labels(outputs)
         return np.asarray(predicted, dtype=np.int64)
+
+
+def on_host(outputs: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Detections moved to the host in one copy per field for the batch, not one per image."""
+    counts = [len(out["scores"]) for out in outputs]
+    fields = {k: torch.cat([out[k] for out in outputs]).cpu().split(counts) for k in ("boxes", "scores", "labels")}
+    return [{k: parts[i] for k, parts in fields.items()} for i in range(len(outputs))]
+
+
+def top_labels(outputs: list[dict[str, torch.Tensor]]) -> list[int]:
+    """Digit of each image's highest-scoring box (-1 where there is none), with one host sync for the batch."""
+    counts = [len(out["scores"]) for out in outputs]
+    if not any(counts):
+        return [-1] * len(outputs)
+    # Scores are probabilities: a padding of -1 never wins the argmax.
+    scores = pad_sequence([out["scores"] for out in outputs], batch_first=True, padding_value=-1.0)
+    labels = pad_sequence([out["labels"] for out in outputs], batch_first=True)
+    top = labels.gather(1, scores.argmax(1, keepdim=True))[:, 0].tolist()
+    return [label - 1 if n else -1 for label, n in zip(top, counts, strict=True)]

@@ -33,11 +33,20 @@ class Canvases:
     def __len__(self) -> int:
         return len(self.images)
 
-    def targets(self, indices: torch.Tensor | slice) -> list[dict[str, torch.Tensor]]:
-        """torchvision's target format for these canvases: one dict of boxes and labels per canvas."""
+    def targets(self, indices: torch.Tensor | slice, device: torch.device | str | None = None
+                ) -> list[dict[str, torch.Tensor]]:
+        """torchvision's target format for these canvases: one dict of boxes and labels per canvas (on `device`,
+        default where the canvases are).
+
+        One host sync for the batch (the box counts), not two per canvas as a boolean mask per canvas costs: the
+        filled slots move to the front (in slot order), and each canvas gets a view of its first `count`."""
         boxes, labels = self.boxes[indices], self.labels[indices]
         keep = labels > 0
-        return [{"boxes": b[k], "labels": lab[k]} for b, lab, k in zip(boxes, labels, keep, strict=True)]
+        order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)
+        boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4)).to(device or boxes.device)
+        labels = labels.gather(1, order).to(device or labels.device)
+        counts = keep.sum(1).tolist()
+        return [{"boxes": b[:n], "labels": lab[:n]} for b, lab, n in zip(boxes, labels, counts, strict=True)]
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:

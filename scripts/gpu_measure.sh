@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 11's GPU measurements, one command on a GPU machine, from the project root:
+#
+#   . .offline/activate.sh                     # offline machine: Ray, wheels and MNIST (../shared/offline-gpu)
+#   OUT=/some/folder bash scripts/gpu_measure.sh [STEP ...]
+#
+# STEPs, in this order by default (name some to split the work over several calls):
+#   tests      the CUDA tests (tests/test_gpu_step.py) and the CPU tests of the static step
+#   bench      `make bench`'s GPU section: our captured loop vs the DataLoader recipes, time to 99%
+#   cnn vit resnet18 resnet18_eager faster_rcnn vgg16 alexnet
+#              `jobs.train --preset full --gpu on`; resnet18_eager is resnet18 with --set compile=off (the issue's
+#              3x comparison); vgg16 and alexnet run with --set weights=none (no ImageNet weights offline)
+# Writes under $OUT (default ./gpu-results): STEP.log for each step, runs/STEP/result.json for each training run,
+# BENCHMARKS.md (the GPU section alone), and summary.tsv (one line per run: accuracy, img/s, train and compile s).
+set -uo pipefail
+OUT=${OUT:-gpu-results}
+PY=${PYTHON:-python3}
+STEP_TIMEOUT=${STEP_TIMEOUT:-1800}
+mkdir -p "$OUT/runs"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(tests bench cnn vit resnet18 resnet18_eager faster_rcnn vgg16 alexnet)
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT/device.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$OUT/device.txt" 2>&1 || true
+
+train() {  # STEP MODEL [--set KEY=VALUE ...]
+  local step=$1 model=$2; shift 2
+  timeout "$STEP_TIMEOUT" "$PY" -m jobs.train --model "$model" --preset full --gpu on --output "$OUT/runs" \
+    --name "$step" "$@"
+  "$PY" - "$OUT/runs/$step/result.json" "$step" >> "$OUT/summary.tsv" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+fields = [sys.argv[2], r["env"]["device"], f"test_accuracy={r['test_accuracy']}", f"test_map={r.get('test_map')}",
+          f"images_per_s={r['images_per_s']:.0f}", f"train_time_s={r['train_time_s']:.1f}",
+          f"compile_time_s={r.get('compile_time_s')}", f"wall_time_s={r['wall_time_s']:.1f}",
+          f"batch_size={r['config']['batch_size']}", f"torch={r['env']['torch']}"]
+print("\t".join(fields))
+PY
+}
+
+status=0
+for step in "${steps[@]}"; do
+  echo "=== $step $(date +%T)"
+  case $step in
+    tests) timeout "$STEP_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_step.py tests/test_compile.py ;;
+    bench) timeout "$STEP_TIMEOUT" "$PY" -m jobs.bench --sections gpu --out "$OUT/BENCHMARKS.md" ;;
+    cnn|vit|resnet18|faster_rcnn) train "$step" "$step" ;;
+    resnet18_eager) train "$step" resnet18 --set compile=off ;;
+    vgg16|alexnet) train "$step" "$step" --set weights=none ;;
+    *) echo "unknown step $step" >&2; false ;;
+  esac > "$OUT/$step.log" 2>&1
+  code=$?
+  echo "=== $step exit $code $(date +%T)"; tail -n 3 "$OUT/$step.log"
+  [ $code -ne 0 ] && status=1
+done
+[ -f "$OUT/summary.tsv" ] && cat "$OUT/summary.tsv"
+exit $status

@@ -1,0 +1,60 @@
+"""`python -m jobs.bench` end to end at tiny sizes: the sections it writes, and its errors.
+
+The GPU section's code runs here on the CPU (`--gpu-device cpu`, a dry run: no capture, no CUDA); the figures
+themselves are for `make bench` on a GPU, never for a timed test."""
+
+import re
+
+import pytest
+import torch
+
+from jobs.bench import BEGIN, END, write_section
+from jobs.bench_gpu import GPU_BEGIN, GPU_END
+from tests.cli import assert_usage_error, run_module
+
+TINY = ["--images", "256", "--rounds", "1", "--loader-workers", "0", "--gpu-loader-workers-max", "0",
+        "--race-epochs", "1", "--race-images", "512"]
+
+
+def test_bench_writes_both_sections_and_keeps_the_rest(mnist_dir, tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nHand-written notes stay.\n")
+    proc = run_module("jobs.bench", *TINY, "--sections", "both", "--gpu-device", "cpu", "--out", str(out),
+                      env={"MNIST_DATA_DIR": str(mnist_dir)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "Hand-written notes stay." in text
+    cpu = text.split("<!-- bench:loop:begin -->")[1].split("<!-- bench:loop:end -->")[0]
+    gpu = text.split("<!-- bench:gpu:begin -->")[1].split("<!-- bench:gpu:end -->")[0]
+    assert "(CPU)" in cpu and len(re.findall(r"\*\*[\d.]+×\*\*", cpu)) == 2  # one speed-up per augmentation row
+    assert "torch " in gpu and "CPU" in gpu  # the device and the torch version go with the figures
+    assert len(re.findall(r"\*\*[\d.]+×\*\*", gpu)) == 4  # recipe and tuned recipe, per augmentation row
+    assert "Time to 99% test accuracy" in gpu and "512 training images" in gpu and "Capture" in gpu
+
+
+def test_a_rewrite_replaces_its_section_only(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    write_section(out, f"{GPU_BEGIN}\nold\n{GPU_END}", GPU_BEGIN, GPU_END)
+    write_section(out, f"{BEGIN}\ncpu\n{END}")
+    write_section(out, f"{GPU_BEGIN}\nnew\n{GPU_END}", GPU_BEGIN, GPU_END)
+    text = out.read_text()
+    assert text.count(GPU_BEGIN) == 1 and "new" in text and "old" not in text and "cpu" in text
+
+
+def test_bench_without_data_is_one_error_line(tmp_path):
+    proc = run_module("jobs.bench", "--sections", "cpu", "--out", str(tmp_path / "B.md"), env={"MNIST_DATA_DIR": ""})
+    assert_usage_error(proc, "make bench needs local MNIST files")
+    proc = run_module("jobs.bench", "--sections", "cpu", "--data-dir", str(tmp_path / "absent"),
+                      "--out", str(tmp_path / "B.md"))
+    assert_usage_error(proc, "data folder does not exist")
+    assert not (tmp_path / "B.md").exists()
+
+
+def test_bench_rejects_bad_sizes(mnist_dir):
+    assert_usage_error(run_module("jobs.bench", "--images", "0", "--data-dir", str(mnist_dir)), "--images must be >= 1")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_gpu_section_without_a_gpu_is_one_error_line(mnist_dir):
+    assert_usage_error(run_module("jobs.bench", "--sections", "gpu", "--data-dir", str(mnist_dir)),
+                       "no CUDA device is visible")
