@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.paths import REPO
 
 
 def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:

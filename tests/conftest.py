@@ -1,21 +1,49 @@
-"""Shared fixtures: the real MNIST files, one local Ray for the whole session, and small runs through it."""
+"""Shared fixtures: the real MNIST files, one local Ray and one token-auth Ray head for the whole session, and
+small runs through the local Ray."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-# Every Ray process a test starts binds to 127.0.0.1: set before anything imports ray (see jobs/loopback.py).
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-# Ray Train's controller notices a finished worker group at its next health check (every 2 s by default); the
-# suite starts ~30 trainers of a few seconds' work each, so polling faster saves about a minute of CI.
-os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.25"
+from tests.paths import REPO, SHARED_MNIST
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+__all__ = ["REPO"]  # modules that still import it from here get the one definition in tests/paths.py
+
+# The environment of every Ray process the session starts: Ray workers inherit it from the process that starts
+# Ray, and Ray picks the address it binds to when it is first imported (see jobs/loopback.py). pytest_configure
+# sets it before the test modules are collected (they import ray), so before `ray_local` can start Ray.
+SESSION_ENVIRONMENT = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every Ray process binds to 127.0.0.1
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray Train's controller notices a finished worker group at its next health check (every 2 s by default);
+    # the suite starts ~30 trainers of a few seconds' work each, so polling faster saves about a minute of CI.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25",
+}
+_saved_environment: dict[str, str | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A private, empty torch hub cache: no test finds real ImageNet weights, or leaves fakes, in the user's cache.
+    torch_home = tempfile.mkdtemp(prefix="archsweep-torch-home-")
+    config.add_cleanup(lambda: shutil.rmtree(torch_home, ignore_errors=True))
+    for key, value in {**SESSION_ENVIRONMENT, "TORCH_HOME": torch_home}.items():
+        _saved_environment[key] = os.environ.get(key)
+        os.environ[key] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key, value in _saved_environment.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +75,21 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
+def ray_head_cluster():
+    """A real Ray head on 127.0.0.1 with token auth, started once for the `ray job submit` tests of the session.
+
+    Yields tests.ray_head.RayHead: `url` (the dashboard, for `ray job submit --address`) and `env` (the
+    environment a client needs, token included).
+    """
+    from tests.ray_head import ray_head
+
+    # 8 logical CPUs on this 2-core machine, as a small cluster has: the sweep submitted to it runs trials of
+    # several architectures at the same time (tests/test_sweep_submit.py shows they overlap).
+    with ray_head(num_cpus=8) as head:
+        yield head
+
+
+@pytest.fixture(scope="session")
 def data_ref(ray_local, mnist):
     return ray_local.put(mnist)
 
@@ -58,8 +101,44 @@ def smoke_run(ray_local, data_ref, tmp_path):
     from jobs.cluster import plan_workers
     from jobs.runner import train
 
-    def run(model: str, overrides: list[str] | None = None, workers: int = 1, name: str = "run") -> dict:
+    def run(model: str, overrides: list[str] | None = None, workers: int = 1, name: str = "run",
+            max_failures: int = 1) -> dict:
         config = run_config.resolve(model, "smoke", overrides or [])
-        return train(model, config, data_ref, plan_workers(workers, "off"), tmp_path, name, show_progress=False)
+        return train(model, config, data_ref, plan_workers(workers, "off"), tmp_path, name, show_progress=False,
+                     max_failures=max_failures)
 
     return run
+
+
+@pytest.fixture
+def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
+    """What Ray Train's controller saw during this test's runs, in order; returns a function that reads them.
+
+    Each event is {"reports": [one metrics dict per rank], "checkpoint": bool} after every ray.train.report,
+    or {"exceptions": {rank: message}} after a worker raised.
+    """
+    from ray.train import UserCallback
+
+    from jobs import runner
+
+    log = tmp_path / "train-events.jsonl"
+
+    # Defined here so that Ray ships it to the controller by value (and imports ray only once the session runs).
+    class EventLog(UserCallback):
+        def after_report(self, run_context, metrics, checkpoint) -> None:
+            write({"reports": metrics, "checkpoint": checkpoint is not None})
+
+        def after_exception(self, run_context, worker_exceptions) -> None:
+            write({"exceptions": {str(rank): str(exc) for rank, exc in worker_exceptions.items()}})
+
+    def write(event: dict) -> None:
+        with open(log, "a") as out:  # the controller runs on this machine
+            out.write(json.dumps(event, default=str) + "\n")
+
+    make_trainer = runner.make_trainer
+
+    def make_logged_trainer(*args, callbacks: list | None = None, **kwargs):
+        return make_trainer(*args, callbacks=[*(callbacks or []), EventLog()], **kwargs)
+
+    monkeypatch.setattr(runner, "make_trainer", make_logged_trainer)
+    return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -14,13 +14,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.paths import REPO
+
 K8S = REPO / "k8s"
 # The KubeRay v1.7.0 CRDs live beside the repo (shared/ is checked out next to it), not in it.
 SCHEMAS = REPO.parent / "shared" / "schemas" / "kuberay"
 CRD_FILES = {"RayJob": "ray.io_rayjobs.yaml", "RayCluster": "ray.io_rayclusters.yaml"}
 OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/cluster")
-ENTRYPOINT = "python -m jobs.sweep --preset full --storage /results --output /results/report"
+ENTRYPOINT = "python -m jobs.sweep --preset full --output /results"
 # The results volume's mount point in every Ray pod.
 RESULTS_MOUNT = "/results"
 

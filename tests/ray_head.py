@@ -12,8 +12,17 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
+
+RAY = str(Path(sys.executable).parent / "ray")  # the CLI of the venv that runs the tests
+
+
+class RayHead(NamedTuple):
+    url: str  # the dashboard: `ray job submit --address URL`
+    env: dict[str, str]  # the environment of a client of this head: it carries the token
 
 
 def free_port() -> int:
@@ -39,8 +48,8 @@ def wait_for_dashboard(url: str, token: str, head: subprocess.Popen, timeout_s: 
 
 
 @contextmanager
-def ray_head(num_cpus: int = 2):
-    """Yields (dashboard_url, env): env carries the token, as a client of this cluster must."""
+def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
+    """A head of its own for the block; the session's shared one is conftest's `ray_head_cluster`."""
     token = secrets.token_hex(32)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -55,14 +64,14 @@ def ray_head(num_cpus: int = 2):
     temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
     log = open(Path(temp_dir) / "head.log", "w")  # noqa: SIM115 - closed below
     head = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
          f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
          f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}", *agent_ports],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard_port}"
     try:
         wait_for_dashboard(url, token, head)
-        yield url, env
+        yield RayHead(url, env)
     finally:
         stop_group(head)
         log.close()

@@ -1,11 +1,14 @@
 """Batched normalisation, augmentation and layout: what the loop feeds every model."""
 
 import torch
+from torch import nn
 
 import models
 from jobs.augment import MEAN, STD, prepare_batch
 from jobs.config import LOOP_DEFAULTS
+from jobs.data import Mnist
 from jobs.loop import place
+from jobs.tasks.classification import ClassificationTask
 
 
 def digits(n: int = 8) -> torch.Tensor:
@@ -14,11 +17,41 @@ def digits(n: int = 8) -> torch.Tensor:
     return images
 
 
+def normalised(images: torch.Tensor) -> torch.Tensor:
+    """What a model must see of uint8 images at evaluation: MNIST's mean and std applied by hand, nothing moved."""
+    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+
+
 def test_evaluation_batches_are_normalised_and_never_augmented():
-    x = prepare_batch(digits(), train=False, shift_px=3, rotate_deg=30)
+    images = digits()
+    x = prepare_batch(images, train=False, shift_px=3, rotate_deg=30)
     assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
-    assert torch.allclose(x[0, 0, 0, 0], torch.tensor(-MEAN / STD))
-    assert torch.allclose(x[0, 0, 12, 13], torch.tensor((1 - MEAN) / STD))
+    assert torch.equal(x, normalised(images))  # every pixel: a moved digit differs somewhere, whatever the seed
+
+
+class InputRecorder(nn.Module):
+    """A stand-in classifier that keeps every batch it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.clone())
+        return torch.zeros(len(x), 10)
+
+
+def test_the_classification_task_evaluates_plain_images_even_when_training_augments():
+    images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(300) % 10
+    task = ClassificationTask(Mnist(images, labels, images, labels, images, labels),
+                              {**LOOP_DEFAULTS, "augment": True, "shift_px": 3.0, "rotate_deg": 30.0,
+                               "eval_batch_size": 128}, torch.device("cpu"))
+    for split in ("val", "test"):
+        model = InputRecorder()
+        task.evaluate(model, split)
+        assert [len(x) for x in model.seen] == [128, 128, 44]
+        assert torch.equal(torch.cat(model.seen), normalised(images))
 
 
 def test_augmentation_moves_ink_but_keeps_the_background_value():

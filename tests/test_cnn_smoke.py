@@ -2,10 +2,13 @@
 
 import math
 
+import pytest
+
 REQUIRED = ("model", "config", "test_accuracy", "test_f1_macro", "test_f1_weighted", "test_loss", "train_time_s",
             "epochs", "params", "images_per_s", "peak_memory_mb", "history", "confusion_matrix", "env")
 
 
+@pytest.mark.slow
 def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
     result = smoke_run("cnn", ["epochs=2"])
     assert set(REQUIRED) <= set(result)
@@ -18,9 +21,18 @@ def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
     assert (tmp_path / "run" / "result.json").is_file()
 
 
-def test_a_worker_failure_resumes_from_the_last_epoch_checkpoint(smoke_run):
+@pytest.mark.slow
+def test_a_worker_failure_resumes_from_the_last_epoch_checkpoint(smoke_run, train_events):
     # The worker raises once at the start of epoch 2; FailureConfig restarts the worker group, which must load
     # epoch 1's checkpoint and train only epoch 2, not start over.
     result = smoke_run("cnn", ["epochs=2", "fail_at_epoch=1"], name="restarted")
-    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    events = train_events()
+    assert len(events) == 3, events  # report, failure, report: a restart from scratch reports epoch 1 twice
+    first, failure, second = events
+    assert [first["reports"][0]["epoch"], second["reports"][0]["epoch"]] == [1, 2]
+    assert first["checkpoint"] and second["checkpoint"]
+    assert "injected failure at epoch 1" in failure["exceptions"]["0"]
+    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported.
+    assert result["history"] == [first["reports"][0], second["reports"][0]]
     assert result["epochs"] == 2 and result["test_accuracy"] > 0.3
+

@@ -10,7 +10,8 @@ from jobs import config as run_config
 from jobs.data import Mnist
 from jobs.tasks.detection import DetectionTask
 from jobs.tasks.detection_data import as_float, centred
-from tests.cli import assert_usage_error, run_module
+from jobs.train import main as train_main
+from tests.cli import assert_usage_error, run_in_process
 
 LOSSES = {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
 
@@ -25,7 +26,8 @@ def small(mnist) -> Mnist:
                  mnist.test_images[:20], mnist.test_labels[:20])
 
 
-@pytest.mark.parametrize("backbone", ["small_cnn", "resnet18_fpn", "mobilenet_v3_fpn"])
+@pytest.mark.parametrize("backbone", ["small_cnn", *(pytest.param(b, marks=pytest.mark.slow)
+                                                     for b in ("resnet18_fpn", "mobilenet_v3_fpn"))])
 def test_train_mode_gives_losses_and_eval_mode_gives_detections(small, backbone):
     torch.manual_seed(0)
     cfg = config(backbone=backbone)
@@ -65,11 +67,9 @@ def test_invalid_configs_are_rejected(override, message):
         models.validate("faster_rcnn", config(**override))
 
 
-def test_cli_rejects_unknown_backbone_in_one_line(mnist_dir):
-    proc = run_module("jobs.train", "--model", "faster_rcnn", "--set", "backbone=nope",
-                      env={"MNIST_DATA_DIR": str(mnist_dir)})
+def test_the_train_command_rejects_an_unknown_backbone_in_one_line(capsys):
+    proc = run_in_process(train_main, ["--model", "faster_rcnn", "--set", "backbone=nope"], capsys)
     assert_usage_error(proc, "faster_rcnn: backbone='nope' is not one of small_cnn, resnet18_fpn")
-    assert "Traceback" not in proc.stderr
 
 
 class Oracle(nn.Module):
@@ -116,14 +116,16 @@ def test_perfect_detections_score_map_1_and_the_top_box_classifies(small):
     assert {"f1_macro", "f1_weighted", "per_class_f1"} <= set(result)
 
 
+@pytest.mark.slow
 def test_smoke_run_learns_and_reports_map(smoke_run):
     result = smoke_run("faster_rcnn", ["epochs=2"])
     first, last = result["history"]
     assert last["train_loss"] < first["train_loss"]
-    assert {"map_50", "map"} <= set(last) and 0 <= last["map_50"] <= 1
-    assert result["test_map_50"] is not None and 0 <= result["test_map_50"] <= 1
-    assert result["test_accuracy"] is not None and result["test_map"] <= result["test_map_50"]
-    assert result["images_per_s"] > 0
+    # Two smoke epochs find some digits: test mAP@0.5 was 0.0087 (seed 0, every time), 0.032 and 0.016 (seeds 1,
+    # 2), and validation mAP@0.5 rose 2-4x from epoch 1 to 2. A detector that never matches a box scores 0.
+    assert last["map_50"] > first["map_50"] > 0
+    assert 0.004 < result["test_map_50"] <= 1 and 0 < result["test_map"] <= result["test_map_50"]
+    assert result["test_accuracy"] is not None and result["images_per_s"] > 0
 
 
 @pytest.mark.parametrize("backbone, network, head", [("resnet18_fpn", "resnet18", "fc"),

@@ -9,8 +9,9 @@ import torch
 import models
 from jobs.augment import MEAN, STD
 from jobs.optim import param_groups
+from jobs.train import main as train_main
 from models.finetune import FAMILIES, ImageNetInput, min_input_size
-from tests.cli import assert_usage_error, run_module
+from tests.cli import assert_usage_error, run_in_process
 from tests.weights import TORCH_HOME, fake_weights
 
 IMAGENET_MEAN, IMAGENET_STD = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
@@ -69,6 +70,7 @@ def test_weights_none_trains_everything_from_scratch_at_full_rate():
     assert group["lr"] == 0.01 and len(group["params"]) == len(list(model.parameters()))
 
 
+@pytest.mark.slow  # 138M weights: writes and loads a 528 MB file
 def test_vgg16_loads_the_file_torchvision_caches():
     saved = torch.load(fake_weights("vgg16"), weights_only=True)
     net = build("vgg16").net
@@ -89,11 +91,12 @@ def test_invalid_configs_are_rejected_before_building(name, overrides, message):
         models.validate(name, {**models.defaults(name), **overrides})
 
 
-def test_cli_rejects_an_input_size_below_the_minimum_with_one_error_line():
-    done = run_module("jobs.train", "--model", "alexnet", "--preset", "smoke", "--set", "input_size=40")
+def test_the_train_command_rejects_an_input_size_below_the_minimum_with_one_error_line(capsys):
+    done = run_in_process(train_main, ["--model", "alexnet", "--preset", "smoke", "--set", "input_size=40"], capsys)
     assert_usage_error(done, "error: alexnet: input_size=40")
 
 
+@pytest.mark.slow  # starts the session's Ray
 def test_ray_workers_see_the_fake_torch_home(ray_local):
     # The smoke runs below prove loading only if their workers look where the fake weights are.
     @ray_local.remote
@@ -103,6 +106,7 @@ def test_ray_workers_see_the_fake_torch_home(ray_local):
     assert ray_local.get(worker_torch_home.remote()) == str(TORCH_HOME)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "vgg16"])
 def test_smoke_run_loads_the_cached_weights_on_the_worker_and_keeps_features_frozen(smoke_run, tmp_path, name):
     saved = torch.load(fake_weights(name), weights_only=True)

@@ -1,8 +1,5 @@
 """The one ImageNet loader: where it looks, what it loads, and the one-line error when it cannot."""
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.error import URLError
@@ -11,11 +8,14 @@ import pytest
 import torch
 
 import models
+from jobs.train import main as train_main
 from models import pretrained
+from tests.cli import run_in_process
 from tests.weights import NETWORKS, expected_file, fake_weights
 
-REPO = Path(__file__).resolve().parent.parent
 USES_WEIGHTS = ("vgg16", "alexnet", "resnet18")
+# Building vgg16 (138M weights) takes seconds on a 2-core CPU.
+BUILDS_WEIGHTS = ("alexnet", "resnet18", pytest.param("vgg16", marks=pytest.mark.slow))
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_vit_needs_no_assets_and_the_others_check_theirs():
     assert all(models.spec(name).assets is not None for name in USES_WEIGHTS)
 
 
-@pytest.mark.parametrize("name", USES_WEIGHTS)
+@pytest.mark.parametrize("name", BUILDS_WEIGHTS)
 def test_missing_weights_are_one_config_error_naming_model_file_and_fix(empty_cache, name):
     file = expected_file(name, empty_cache)
     config = {**models.defaults(name), "weights": "imagenet"}
@@ -60,7 +60,7 @@ def test_missing_weights_are_one_config_error_naming_model_file_and_fix(empty_ca
         assert "\n" not in message
 
 
-@pytest.mark.parametrize("name", USES_WEIGHTS)
+@pytest.mark.parametrize("name", BUILDS_WEIGHTS)
 def test_weights_none_needs_no_file(empty_cache, name):
     config = {**models.defaults(name), "weights": "none"}
     models.spec(name).assets(config)
@@ -78,14 +78,14 @@ def test_unreadable_and_mismatched_files_are_config_errors(empty_cache):
         models.build("resnet18", {"weights": "imagenet"})
 
 
-def test_cli_without_cached_weights_fails_fast_before_ray(tmp_path, mnist_dir):
+def test_the_train_command_without_cached_weights_fails_fast_before_ray(tmp_path, mnist_dir, monkeypatch, capsys):
     # A dead proxy makes torchvision's real download fail at once, online or not.
-    env = {**os.environ, "TORCH_HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9",
-           "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    for key, value in {"TORCH_HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9",
+                       "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}.items():
+        monkeypatch.setenv(key, value)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "jobs.train", "--model", "vgg16", "--preset", "smoke",
-                           "--data-dir", str(mnist_dir), "--output", str(tmp_path / "out")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    done = run_in_process(train_main, ["--model", "vgg16", "--preset", "smoke", "--data-dir", str(mnist_dir),
+                                       "--output", str(tmp_path / "out")], capsys)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: vgg16: ImageNet weights not found at"), done.stderr

@@ -73,6 +73,7 @@ def test_invalid_configs_are_rejected(overrides, message):
         resnet(**overrides)
 
 
+@pytest.mark.slow
 def test_resnet18_smoke_run_learns(smoke_run):
     result = smoke_run("resnet18")
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)

@@ -26,6 +26,20 @@ def test_same_seed_same_trials_other_seed_other_trials(search):
     assert draws(search, seed=1) != first
 
 
-def test_search_caps_concurrency_itself():
-    assert search_algorithm("random", "val_accuracy", "max", 2).max_concurrent == 2
-    assert search_algorithm("optuna", "val_accuracy", "max", 3).max_concurrent == 3
+@pytest.mark.parametrize("search", ["random", "optuna"])
+def test_search_hands_out_no_more_trials_than_its_cap_until_one_finishes(search):
+    """Observed through the calls Tune makes: with 2 running, the algorithm gives no third trial until one ends."""
+    algorithm, space = search_algorithm(search, "val_accuracy", "max", 2, seed=0), param_space("cnn", search)
+    if search == "optuna":
+        algorithm.set_search_properties("val_accuracy", "max", space)
+        running = [f"t{i}" for i in range(2)]
+        assert all(algorithm.suggest(t) is not None for t in running)
+        assert algorithm.suggest("t2") is None
+        algorithm.on_trial_complete("t0", {"val_accuracy": 0.5})
+        assert algorithm.suggest("t2") is not None
+        return
+    algorithm.add_configurations([Experiment("cap", lambda config: None, config=space, num_samples=5)])
+    running = [algorithm.next_trial() for _ in range(2)]
+    assert all(running) and algorithm.next_trial() is None
+    algorithm.on_trial_complete(running[0].trial_id, {"val_accuracy": 0.5})
+    assert algorithm.next_trial() is not None

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import models
+from jobs.train import main as train_main
 from models.vit import sincos_2d
-from tests.cli import assert_usage_error, run_module
+from tests.cli import assert_usage_error, run_in_process
 
 
 def vit(**overrides) -> torch.nn.Module:
@@ -50,14 +51,34 @@ def test_invalid_configs_are_rejected(overrides, message):
         vit(**overrides)
 
 
-def test_cli_rejects_a_bad_patch_size_with_one_error_line():
+def test_the_train_command_rejects_a_bad_patch_size_with_one_error_line(capsys):
     # The config is checked before data loading and Ray, so this takes only the imports.
-    done = run_module("jobs.train", "--model", "vit", "--preset", "smoke", "--set", "patch_size=5")
+    done = run_in_process(train_main, ["--model", "vit", "--preset", "smoke", "--set", "patch_size=5"], capsys)
     assert_usage_error(done, "error: vit: patch_size=5")
 
 
+def expected_parameters(cfg: dict) -> int:
+    """The ViT's weights counted by hand from its design, independently of the module tree."""
+    dim, patch, hidden = cfg["dim"], cfg["patch_size"], int(cfg["dim"] * cfg["mlp_ratio"])
+    layer_norm = 2 * dim
+    embedding = patch * patch * dim + dim  # a stride-`patch` conv from 1 channel, with bias
+    positions = (28 // patch) ** 2 * dim if cfg["pos_embedding"] == "learned" else 0  # sin-cos is a buffer
+    cls = dim if cfg["pool"] == "cls" else 0
+    attention = layer_norm + dim * 3 * dim + dim * dim + dim  # qkv without bias, output projection with
+    mlp = layer_norm + dim * hidden + hidden + hidden * dim + dim
+    return embedding + positions + cls + cfg["depth"] * (attention + mlp) + layer_norm + dim * 10 + 10
+
+
+def test_parameter_count_matches_the_design_and_the_readme():
+    assert expected_parameters(models.defaults("vit")) == 796_298  # the README's table
+    assert models.count_parameters(vit()) == 796_298
+    for overrides in ({"pool": "cls", "pos_embedding": "learned"}, {"patch_size": 7, "depth": 1, "mlp_ratio": 3.0}):
+        assert models.count_parameters(vit(**overrides)) == expected_parameters({**models.defaults("vit"), **overrides})
+
+
+@pytest.mark.slow
 def test_vit_smoke_run_learns(smoke_run):
     result = smoke_run("vit")
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
     assert result["test_accuracy"] > 0.3
-    assert result["params"] == models.count_parameters(models.build("vit", result["config"]))
+    assert result["params"] == expected_parameters(result["config"])  # the smoke preset's 2 blocks of 14px patches

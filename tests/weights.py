@@ -1,18 +1,15 @@
 """Fake ImageNet weights for the tests: the file names and tensor shapes torchvision expects, random values.
 
-Importing this module points TORCH_HOME at a private temporary folder. It must happen while pytest collects the
-test modules, before any test runs: the session's local Ray (conftest's `ray_local`) copies the driver's
-environment into its workers when it starts, so a TORCH_HOME set later would never reach the smoke runs.
+They are written under the session's private TORCH_HOME, which conftest's pytest_configure sets before any test
+module is imported: the session's local Ray (`ray_local`) copies the driver's environment into its workers when
+it starts, so a TORCH_HOME set later would never reach the smoke runs.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,9 +18,7 @@ import torch
 from torch import nn
 from torchvision.models import AlexNet_Weights, ResNet18_Weights, VGG16_Weights, WeightsEnum, alexnet, resnet18, vgg16
 
-TORCH_HOME = Path(tempfile.mkdtemp(prefix="archsweep-torch-home-"))
-os.environ["TORCH_HOME"] = str(TORCH_HOME)
-atexit.register(shutil.rmtree, TORCH_HOME, True)
+TORCH_HOME = Path(os.environ["TORCH_HOME"])
 
 NETWORKS: dict[str, tuple[Callable[[], nn.Module], WeightsEnum]] = {
     "vgg16": (vgg16, VGG16_Weights.IMAGENET1K_V1),
