@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= quick
 OUTPUT ?= results
 
-.PHONY: sweep train test lint bench dashboard install clean
+.PHONY: sweep train test lint bench bench-sweep report dashboard install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) -m jobs.bench $(BENCH_ARGS)
+
+# A cnn search of 40 trials: the driver's memory stays flat and nothing is left on the cluster afterwards.
+bench-sweep: $(STAMP)
+	$(PY) -m jobs.bench_sweep $(BENCH_ARGS)
+
+# Rebuild the newest sweep's comparison and report.html from its stored results (OUTPUT/latest), no training.
+report: $(STAMP)
+	$(PY) -m jobs.report $(OUTPUT)
 
 dashboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir $(OUTPUT) --host 127.0.0.1

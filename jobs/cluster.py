@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -10,31 +11,80 @@ from dataclasses import dataclass
 import ray
 
 from jobs.errors import UsageError
+from jobs.loopback import NO_PROXY_VARS, bypass_proxies
 
 QUIET_LOGGERS = ("ray", "ray.train", "ray.tune", "ray.data")
 
 
+GCS_HINT = "--address is the cluster's GCS address, HOST:PORT (port 6379 by default), e.g. 127.0.0.1:6379"
+TOKEN_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the cluster's token (`ray get-auth-token` on its head "
+              "prints it)")
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast with a clear line instead of letting ray.init retry an unreachable GCS for a minute."""
+    """Fail fast with one clear line where ray.init would retry for minutes or end in a traceback.
+
+    Three checks, each answered within seconds: something listens at HOST:PORT; it speaks gRPC as a Ray GCS
+    does (an HTTP server, the dashboard say, does not); and it accepts our token.
+    """
     if address in ("auto", "local") or address.startswith("ray://"):
         return
+    if address.startswith(("http://", "https://")):
+        raise UsageError(f"--address {address}: that is a dashboard URL, the address of `ray job submit`; {GCS_HINT}")
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise UsageError(f"--address {address!r}: expected HOST:PORT (the GCS address, e.g. 127.0.0.1:6379)")
+        raise UsageError(f"--address {address!r}: expected HOST:PORT; {GCS_HINT}")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
     except OSError as exc:
-        raise UsageError(f"--address {address}: Ray cluster not reachable ({exc.strerror or exc})") from None
+        raise UsageError(f"--address {address}: Ray cluster not reachable ({exc.strerror or exc}); "
+                         f"{GCS_HINT}") from None
+    check_gcs(address, timeout_s)
+
+
+def check_gcs(address: str, timeout_s: float) -> None:
+    """Ask the GCS for its cluster id, with the token ray.init would send: the cheapest call that needs both."""
+    import grpc
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    # Like Ray's own channels, straight to the GCS: gRPC would otherwise send it through an https_proxy.
+    with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        try:
+            stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s, metadata=auth_metadata())
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise UsageError(f"--address {address}: the Ray cluster refused our token; {TOKEN_HINT}") from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise UsageError(f"--address {address}: no answer from a Ray GCS within {timeout_s:g} s; "
+                                 f"{GCS_HINT}") from None
+            raise UsageError(f"--address {address}: something answers there, but not a Ray cluster's GCS "
+                             f"({code.name.lower()}); {GCS_HINT}") from None
+
+
+def auth_metadata() -> tuple[tuple[str, str], ...]:
+    """The authorization header Ray's own clients send (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)."""
+    try:
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple,
+        )
+
+        return _get_authentication_metadata_tuple()
+    except (ImportError, RuntimeError):  # a Ray without token auth, or a token that cannot be read
+        token = os.environ.get("RAY_AUTH_TOKEN")
+        return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def runtime_env() -> dict:
-    """Every Ray worker process of our jobs learns which cluster it belongs to (RAY_ADDRESS).
+    """What every Ray worker process of our jobs gets: the cluster it belongs to, and no proxy between Ray's parts.
 
     Ray Train's placement-group cleaner queries the state API without an address, which fails ("multiple
     active Ray instances") when a second Ray runs on the same machine, and then the placement groups of
     finished runs are never freed. The hook is a closure so that Ray ships it by value: workers run it
-    before our packages are importable.
+    before our packages are importable. On a cluster the workers do not inherit the driver's environment, so
+    NO_PROXY travels as env_vars, except where the submitted job set it already (Ray refuses to merge the two).
     """
     def pin_ray_address() -> None:
         import os
@@ -43,12 +93,25 @@ def runtime_env() -> dict:
 
         os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
-    return {"worker_process_setup_hook": pin_ray_address}
+    env_vars = {var: os.environ[var] for var in NO_PROXY_VARS if var in os.environ and var not in job_env_vars()}
+    return {"worker_process_setup_hook": pin_ray_address, **({"env_vars": env_vars} if env_vars else {})}
+
+
+def job_env_vars() -> dict[str, str]:
+    """env_vars of the runtime env `ray job submit` gave this driver, if it was submitted that way."""
+    from ray._private.runtime_env.constants import RAY_JOB_CONFIG_JSON_ENV_VAR
+
+    try:
+        job_config = json.loads(os.environ.get(RAY_JOB_CONFIG_JSON_ENV_VAR, "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return (job_config.get("runtime_env") or {}).get("env_vars") or {}
 
 
 def connect(address: str | None = None, verbose: bool = False) -> None:
     """`--address`, else RAY_ADDRESS (set by `ray job submit`), else a local Ray bound to 127.0.0.1."""
     address = address or os.environ.get("RAY_ADDRESS")
+    bypass_proxies(address)
     level = logging.INFO if verbose else logging.ERROR
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(level)

@@ -1,4 +1,6 @@
-"""`python -m jobs.report OUTPUT`: rebuild comparison.{csv,json,md} and report.html from a sweep's stored results.
+"""`python -m jobs.report FOLDER`: rebuild comparison.{csv,json,md} and report.html from a sweep's stored results.
+
+FOLDER is a sweep's folder, or the --output folder of the sweeps (then its latest sweep).
 
 Trains nothing, so a report can be regenerated (or restyled) long after the sweep ran.
 """
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import UsageError, run_cli
+from jobs.sweep_folder import find_sweep
 
 REPORT_FILE = "report.html"
 
@@ -36,11 +39,11 @@ def write_report(output: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.report", description=__doc__)
-    parser.add_argument("output", help="a sweep's output folder (holds sweep.json)")
+    parser.add_argument("output", help="a sweep's folder (holds sweep.json), or OUTPUT for its latest sweep")
     args = parser.parse_args(argv)
     if not args.output.strip():
         raise UsageError("the results folder is an empty string")
-    report = write_report(Path(args.output))
+    report = write_report(find_sweep(Path(args.output), "jobs.report"))
     for path in report["files"].values():
         print(f"wrote {path}")
     print(f"\n{report['summary']}")

@@ -1,43 +1,48 @@
 """`python -m jobs.sweep`: sweep every architecture with Ray Tune over Ray Train, retrain the best, compare.
 
 For each architecture: a Tune search (ASHA on validation accuracy), then its best configuration retrained on
-train+validation with K seeds and evaluated on the 10,000 test images, then the comparison report. State is
-written after every step, so `--resume` continues a killed sweep without redoing finished work.
+train+validation with K seeds and evaluated on the 10,000 test images, then the comparison report. Each sweep
+writes only into its own folder, OUTPUT/<name>/ (OUTPUT/latest points to the newest), and records its state
+after every step, so `--resume` continues a killed sweep without redoing finished work.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import models
-from jobs import config as run_config
 from jobs.errors import ArgumentParser, UsageError, run_cli
 from jobs.loopback import prefer_loopback
+from jobs.sweep_checks import check_resume, configs_for, read_space_file, validate
+from jobs.sweep_folder import SWEEP_FILE, check_name, check_writable, claim, find_sweep, point_latest
 from tune.presets import GPU_PER_TRIAL_WORKER, SWEEPS
-from tune.spaces import SEARCHES, check_space
 
-SWEEP_FILE, TRIALS_FILE = "sweep.json", "trials.json"
+TRIALS_FILE = "trials.json"
 
 
 def parse_args(argv: list[str] | None) -> Any:
+    # Flags that define a sweep default to None, so that --resume can tell a flag given from a default.
     parser = ArgumentParser(prog="python -m jobs.sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick", help="smoke | quick | full (default: quick)")
-    parser.add_argument("--models", default=",".join(models.model_names()), help="comma-separated (default: all)")
+    parser.add_argument("--preset", help="smoke | quick | full (default: quick)")
+    parser.add_argument("--models", help="comma-separated (default: all)")
     parser.add_argument("--samples", type=int, help="trials per architecture (default: the preset's)")
     parser.add_argument("--seeds", type=int, help="seeds of the final retrain (default: 1, or 3 on full)")
-    parser.add_argument("--search", default="random", help="random | grid | optuna (default: random)")
-    parser.add_argument("--search-seed", type=int, default=0,
+    parser.add_argument("--search", help="random | grid | optuna (default: random)")
+    parser.add_argument("--search-seed", type=int,
                         help="seed of the search's sampling: the same seed draws the same trials (default: 0)")
-    parser.add_argument("--output", default="results", help="where comparison.* and report.html go")
-    parser.add_argument("--storage", help="Tune/Train storage: folder or URI such as s3://... (default: OUTPUT/tune)")
+    parser.add_argument("--output", default="results",
+                        help="each sweep gets its own folder OUTPUT/<name>/; OUTPUT/latest is the newest")
+    parser.add_argument("--name", help="the sweep's folder name (default: sweep-PRESET-DATE-TIME)")
+    parser.add_argument("--storage", help="Tune/Train storage: folder or URI such as s3://... (default: the sweep's "
+                                          "folder/tune)")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
-    parser.add_argument("--resume", action="store_true", help="continue the sweep recorded in OUTPUT")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--resume", nargs="?", const="", metavar="SWEEP_FOLDER",
+                        help="continue a sweep whose driver died: the folder given, else OUTPUT/latest")
+    parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY=VALUE",
                         help="override a config key for every architecture that has it; repeatable")
     parser.add_argument("--space", help="JSON file: {model: {key: {kind: args}}} replacing tune/spaces.py entries")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers per trial (default: 1)")
@@ -67,96 +72,89 @@ class Sweep:
     wall_time_s: float = 0.0
     env: dict[str, Any] = field(default_factory=dict)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cluster_resources: dict[str, float] = field(default_factory=dict)
+    cluster_busy: float | None = None  # resource-seconds held by trials and retrains / (wall time x cluster total)
     trials: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self) -> None:
-        self.output.mkdir(parents=True, exist_ok=True)
         record = {k: v for k, v in self.__dict__.items() if k not in ("output", "trials")}
-        (self.output / SWEEP_FILE).write_text(json.dumps(record, indent=1, default=str))
-        (self.output / TRIALS_FILE).write_text(json.dumps(self.trials, indent=1, default=str))
+        write_atomically(self.output / SWEEP_FILE, record)
+        write_atomically(self.output / TRIALS_FILE, self.trials)
 
     @classmethod
-    def load(cls, output: Path) -> Sweep:
-        path = output / SWEEP_FILE
-        if not path.is_file():
-            raise UsageError(f"--resume: no earlier sweep in {output} ({SWEEP_FILE} not found)")
+    def load(cls, folder: Path) -> Sweep:
+        path = folder / SWEEP_FILE
         try:
             record = json.loads(path.read_text())
-            trials_path = output / TRIALS_FILE
+            trials_path = folder / TRIALS_FILE
             trials = json.loads(trials_path.read_text()) if trials_path.is_file() else []
+            return cls(output=folder, trials=trials, **record)
         except json.JSONDecodeError as exc:
             raise UsageError(f"--resume: {path} is not valid JSON ({exc})") from None
-        return cls(output=output, trials=trials, **record)
+        except TypeError as exc:  # a missing or unknown field: not a sweep.json this version wrote
+            raise UsageError(f"--resume: {path} is not a sweep record ({exc})") from None
 
 
-def configs_for(model: str, preset: str, overrides: list[str]) -> dict[str, Any]:
-    """The model's preset config with the sweep's --set keys that this model has."""
-    base = run_config.preset_config(model, preset)
-    return run_config.check(model, run_config.apply_overrides(base, [p for p in overrides if p.split("=")[0] in base]))
+def write_atomically(path: Path, content: Any) -> None:
+    # A driver killed mid-write must leave the previous record, which --resume reads, not half of a new one.
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(content, indent=1, default=str))
+    os.replace(temporary, path)
 
 
-def validate(args: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in models.model_names()]
-    if unknown or not names:
-        raise UsageError(f"--models: unknown model {', '.join(unknown) or '(none given)'}; "
-                         f"choose from {', '.join(models.model_names())}")
-    if args.search not in SEARCHES:
-        raise UsageError(f"--search {args.search!r}: choose from {', '.join(SEARCHES)}")
-    if args.preset not in SWEEPS:
-        raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(SWEEPS)}")
-    for flag in ("samples", "seeds", "workers"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise UsageError(f"--{flag} must be >= 1")
-    for pair in args.overrides:
-        key = pair.partition("=")[0].strip()
-        if "=" not in pair or not key:
-            raise UsageError(f"--set {pair!r}: expected key=value")
-        if not any(key in run_config.preset_config(m, args.preset) for m in names):
-            raise UsageError(f"--set {key}: no selected model or the loop has this key")
-    return names, {m: configs_for(m, args.preset, args.overrides) for m in names}
+def resumed(args: Any) -> Sweep:
+    """The sweep --resume names (its folder, OUTPUT/NAME with --name, else OUTPUT/latest), checked against ARGS."""
+    where = Path(args.resume) if args.resume else Path(args.output) / args.name if args.name else Path(args.output)
+    sweep = Sweep.load(find_sweep(where, "--resume"))
+    check_resume(args, sweep)
+    check_writable(sweep.output, "--resume")
+    print(f"resuming sweep {sweep.name} in {sweep.output}", flush=True)
+    return sweep
 
 
-def read_space_file(path: str | None, names: list[str]) -> dict[str, dict]:
-    if not path:
-        return {}
-    try:
-        spaces = json.loads(Path(path).read_text())
-        for model, space in spaces.items():
-            if model not in names:
-                raise ValueError(f"{model!r} is not among --models")
-            check_space(space, model)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise UsageError(f"--space {path}: {exc}") from None
-    return spaces
-
-
-def new_or_resumed(args: Any, names: list[str]) -> Sweep:
-    output = Path(args.output).resolve()
-    if args.resume:
-        sweep = Sweep.load(output)
-        print(f"resuming sweep {sweep.name} from {output}", flush=True)
-        return sweep
+def planned(args: Any, names: list[str], spaces: dict[str, dict]) -> Sweep:
+    """A new sweep, not yet given a folder: every check that can fail has passed before it gets one."""
     plan = SWEEPS[args.preset]
     seeds = args.seeds or plan["seeds"]
     samples = args.samples or (1 if args.search == "grid" else plan["samples"])
-    name = f"sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    storage = args.storage or str(output / "tune")
-    return Sweep(output, name, storage, args.preset, names, args.search, samples, seeds, list(args.overrides),
-                 read_space_file(args.space, names), args.search_seed)
+    return Sweep(Path(args.output), args.name or "", args.storage or "", args.preset, names, args.search, samples,
+                 seeds, list(args.overrides), spaces, args.search_seed)
+
+
+def start_in_own_folder(sweep: Sweep, output: Path, name: str | None) -> None:
+    """Claim OUTPUT/<name>/ for this sweep and point OUTPUT/latest at it; no other sweep's file is touched."""
+    sweep.output = claim(output, name, sweep.preset)
+    sweep.name = sweep.output.name
+    sweep.storage = sweep.storage or str(sweep.output / "tune")
+    sweep.save()
+    point_latest(output, sweep.output)
+    print(f"sweep {sweep.name}: everything it writes goes to {sweep.output}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names, configs = validate(args)
-    sweep = new_or_resumed(args, names)
-    if args.resume:
-        names = sweep.models
-        configs = {m: configs_for(m, sweep.preset, sweep.overrides) for m in names}
+    if args.resume is not None:
+        sweep = resumed(args)
+        configs = {m: configs_for(m, sweep.preset, sweep.overrides) for m in sweep.models}
+    else:
+        names, configs = validate(args)
+        sweep = planned(args, names, read_space_file(args.space, configs))
+        output = check_writable(Path(args.output), "--output")
+        if args.name:
+            check_name(args.name)
+        if args.storage and "://" not in args.storage:
+            check_writable(Path(args.storage), "--storage")
     from jobs.data import load_mnist
 
     data = load_mnist(args.data_dir)
-    prefer_loopback(args.address)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    prefer_loopback(address)
+    if address:
+        from jobs.cluster import check_reachable
+
+        check_reachable(address)
+    if args.resume is None:
+        start_in_own_folder(sweep, output, args.name)
     from jobs.cluster import connect
 
     connect(args.address, args.verbose)

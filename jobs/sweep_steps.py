@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from jobs import config as run_config
 from jobs.cluster import Workers, plan_workers
 from jobs.data import Mnist
 from jobs.errors import UsageError
 from jobs.preflight import check_model_assets
+from jobs.progress import say
 from jobs.runner import RESULT_FILE, environment, storage_path, train
+from jobs.sweep_folder import LATEST
 from tune.presets import SWEEPS
 from tune.search import param_space
-from tune.trials import best_trial, short_reason, trial_record
-from tune.tuner import TrialSetup, can_restore, make_tuner, restore_tuner
+from tune.trials import best_trial, short_reason, trial_id, trial_record
+from tune.tuner import TrialLog, TrialSetup, can_restore, make_tuner, restore_tuner
+from tune.usage import cluster_busy
 
 
 def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]:
@@ -34,27 +41,28 @@ def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]
     return workers, fits
 
 
-def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, gpu: str, workers_per_trial: int,
-           gpu_share: float) -> list[dict[str, Any]]:
+def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, workers: Workers,
+           fits: int) -> list[dict[str, Any]]:
     """Run (or continue) the Tune search of one architecture; returns its trial records."""
     plan = SWEEPS[sweep.preset]
     trial_base = {**base, **plan["trial"], **plan["trial_models"].get(model, {}), "evaluate_test": False}
-    workers, fits = trial_workers(workers_per_trial, gpu, gpu_share)
     storage = storage_path(sweep.storage)
     setup = TrialSetup(model, trial_base, data_ref, workers, f"{storage}/{sweep.name}/{model}-runs")
     path = f"{storage}/{sweep.name}/{model}"
     space = searched_space(sweep, model)
     if can_restore(path):
-        print(f"{model}: continuing its search from {path}", flush=True)
+        say(f"{model}: continuing its search from {path}")
         tuner = restore_tuner(setup, path)
     else:
         concurrency = min(fits, sweep.samples)
-        print(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
-              f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}", flush=True)
+        say(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
+            f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}")
         tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
                            space, sweep.search_seed)
     grid = tuner.fit()
-    return [trial_record(model, result, list(space), trial_base["epochs"]) for result in grid]
+    held = {k: v * workers.count for k, v in workers.resources().items()}
+    return [trial_record(model, result, list(space), trial_base["epochs"], held,
+                         TrialLog.TIMES.get((model, trial_id(result)))) for result in grid]
 
 
 def searched_space(sweep: Any, model: str) -> dict[str, Any]:
@@ -63,54 +71,77 @@ def searched_space(sweep: Any, model: str) -> dict[str, Any]:
     return {k: v for k, v in param_space(model, sweep.search, sweep.spaces).items() if k not in fixed}
 
 
-def retrain(sweep: Any, model: str, config: dict[str, Any], data_ref: Any, gpu: str) -> list[dict[str, Any]]:
+def retrain(sweep: Any, model: str, config: dict[str, Any], data_ref: Any, workers: Workers) -> list[dict[str, Any]]:
     """The best configuration on train+validation, one run per seed, each evaluated on the test set."""
     results = []
     for seed in range(sweep.seeds):
         folder = sweep.output / "final" / model
         existing = folder / f"seed{seed}" / RESULT_FILE
         if existing.is_file():
-            print(f"{model}: seed {seed} already retrained, kept", flush=True)
+            say(f"{model}: seed {seed} already retrained, kept")
             continue
-        print(f"{model}: retraining the best configuration on train+validation, seed {seed}", flush=True)
+        say(f"{model}: retraining the best configuration on train+validation, seed {seed}")
         final = {**config, "seed": seed, "train_on_val": True, "evaluate_test": True}
-        results.append(train(model, final, data_ref, plan_workers(1, gpu), folder, f"seed{seed}"))
+        results.append(train(model, final, data_ref, workers, folder, f"seed{seed}", label=f"{model} seed {seed}: "))
     return results
 
 
-def run_model(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, workers: int, gpu: str,
-              gpu_share: float) -> None:
+@dataclass
+class SweepRun:
+    """What the architectures of one sweep share while they run at the same time, each in its own thread."""
+
+    sweep: Any
+    configs: dict[str, dict[str, Any]]
+    search_ref: Any  # the data without its test images: all a search trial gets
+    data_ref: Any
+    workers: int
+    gpu: str
+    gpu_shares: dict[str, float]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, model: str, status: dict[str, Any], records: list[dict[str, Any]] | None = None) -> None:
+        """Change one architecture's part of sweep.json and write it, one thread at a time."""
+        with self.lock:
+            if records is not None:
+                self.sweep.trials = [t for t in self.sweep.trials if t["model"] != model] + records
+            self.sweep.status[model] = status
+            self.sweep.save()
+
+
+def run_model(run: SweepRun, model: str) -> None:
+    """Search one architecture on data without test images, then retrain its best configuration."""
+    sweep, base = run.sweep, run.configs[model]
     status = sweep.status.get(model, {})
     if status.get("status") == "ok" and all(
             (sweep.output / "final" / model / f"seed{s}" / RESULT_FILE).is_file() for s in range(sweep.seeds)):
-        print(f"{model}: already done in this sweep, kept", flush=True)
+        say(f"{model}: already done in this sweep, kept")
         return
     try:
         check_model_assets(model, base)
     except UsageError as exc:
-        sweep.status[model] = failed(str(exc))
-        print(f"{model}: cannot be trained here: {exc}", flush=True)
+        run.record(model, failed(str(exc)))
+        say(f"{model}: cannot be trained here: {exc}")
         return
-    records = search(sweep, model, base, data_ref, gpu, workers, gpu_share)
-    sweep.trials = [t for t in sweep.trials if t["model"] != model] + records
+    workers, fits = trial_workers(run.workers, run.gpu, run.gpu_shares.get(model, 1.0))
+    records = search(sweep, model, base, run.search_ref, workers, fits)
     best = best_trial(records)
     n_failed = sum(r["status"] == "failed" for r in records)
     if best is None:
         reasons = {r["error"] for r in records if r["error"]}
-        sweep.status[model] = failed(f"every trial failed: {'; '.join(sorted(reasons))[:500]}", records)
+        run.record(model, failed(f"every trial failed: {'; '.join(sorted(reasons))[:500]}", records), records)
         return
-    sweep.status[model] = {"status": "running", "reason": None, "best_config": best["config"],
-                           "best_trial_id": best["trial_id"], "best_val_accuracy": best["val_accuracy"],
-                           "trials": len(records), "failed_trials": n_failed}
-    sweep.save()
+    running = {"status": "running", "reason": None, "best_config": best["config"], "best_trial_id": best["trial_id"],
+               "best_val_accuracy": best["val_accuracy"], "trials": len(records), "failed_trials": n_failed}
+    run.record(model, running, records)
     pairs = [f"{k}={v}" for k, v in best["config"].items()]
-    from jobs import config as run_config
-
+    # The retrain takes a trial's share of the cluster, so that it starts as soon as one trial's worth is free
+    # rather than waiting, behind the other architectures' trials, for the whole machine.
+    one_worker = replace(workers, count=1)
     try:
-        retrain(sweep, model, run_config.apply_overrides(base, pairs), data_ref, gpu)
-        sweep.status[model]["status"] = "ok"
+        retrain(sweep, model, run_config.apply_overrides(base, pairs), run.data_ref, one_worker)
+        run.record(model, {**running, "status": "ok"})
     except Exception as exc:  # noqa: BLE001 - a model that fails is recorded, the sweep goes on
-        sweep.status[model].update(status="failed", reason=f"final retrain failed: {short_reason(exc)}")
+        run.record(model, {**running, "status": "failed", "reason": f"final retrain failed: {short_reason(exc)}"})
 
 
 def failed(reason: str, records: list | None = None) -> dict[str, Any]:
@@ -120,21 +151,39 @@ def failed(reason: str, records: list | None = None) -> dict[str, Any]:
                                                                                    for r in records)}
 
 
+def retrains(sweep: Any) -> list[dict[str, Any]]:
+    """The result.json of every retrain this sweep ran, for its cluster-busy figure."""
+    import json
+
+    return [json.loads(path.read_text()) for path in sorted((sweep.output / "final").glob(f"*/seed*/{RESULT_FILE}"))]
+
+
+def without_test(data: Mnist) -> Mnist:
+    """What search trials get: no test images at all, so no trial can choose its config by the test set."""
+    return replace(data, test_images=data.test_images[:0], test_labels=data.test_labels[:0])
+
+
 def run_sweep(sweep: Any, configs: dict[str, dict[str, Any]], data: Mnist, workers: int, gpu: str,
               gpu_shares: dict[str, float]) -> None:
+    """Every architecture at once, each in a thread of its own with its own Tuner, search algorithm and ASHA:
+    Ray shares the cluster among their trials and retrains, so no resource waits on another architecture's turn."""
     started = time.perf_counter()
     done_before = sweep.wall_time_s
-    data_ref = ray.put(data)
+    run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu, gpu_shares)
     sweep.env = environment(plan_workers(1, gpu), "see final results")
     sweep.save()
-    for model in sweep.models:
-        run_model(sweep, model, configs[model], data_ref, workers, gpu, gpu_shares.get(model, 1.0))
-        sweep.wall_time_s = done_before + time.perf_counter() - started
-        sweep.save()
+    with ThreadPoolExecutor(max_workers=len(sweep.models), thread_name_prefix="sweep") as pool:
+        for done in [pool.submit(run_model, run, model) for model in sweep.models]:
+            done.result()
     sweep.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    sweep.cluster_resources = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+    sweep.wall_time_s = done_before + time.perf_counter() - started
+    # Over every run of a resumed sweep: its wall time adds up the runs, and so do the trials and retrains.
+    sweep.cluster_busy = cluster_busy(sweep.trials + retrains(sweep), sweep.wall_time_s, sweep.cluster_resources)
     sweep.save()
     from jobs.report import write_report
 
     report = write_report(Path(sweep.output))
-    print(f"\n{report['summary']}\n\nreport: {sweep.output / 'report.html'} "
-          f"(sweep took {sweep.wall_time_s / 60:.1f} min)", flush=True)
+    busy = "" if sweep.cluster_busy is None else f", cluster busy {sweep.cluster_busy:.0%}"
+    say(f"\n{report['summary']}\n\nreport: {report['files']['report_html']} (sweep took "
+        f"{sweep.wall_time_s / 60:.1f} min{busy}; {LATEST}/ beside its folder points to the newest sweep)")

@@ -100,7 +100,10 @@ def test_report_comes_from_where_the_rayjob_writes_it(compiled: tuple[dict, dict
     entrypoint = rayjob["spec"]["entrypoint"].split()
     output_dir = entrypoint[entrypoint.index("--output") + 1]
     results_dir = constant(spec, "fetch-report", "results_dir")
-    assert f"{results_dir}/{constant(spec, 'fetch-report', 'report_path')}" == f"{output_dir}/report.html"
+    # The sweep writes OUTPUT/<--name>/report.html; run-rayjob names the sweep after the RayJob it returns.
+    assert results_dir == output_dir and constant(spec, "fetch-report", "report_file") == "report.html"
+    assert task(spec, "fetch-report")["inputs"]["parameters"]["rayjob"]["taskOutputParameter"]["producerTask"] == (
+        "run-rayjob")
 
     fetch = task(spec, "fetch-report")
     assert fetch["dependentTasks"] == ["run-rayjob"]
@@ -135,7 +138,9 @@ def test_run_rayjob_step_waits_for_kuberay_and_fails_with_the_job() -> None:
     assert (group, version, namespace, plural) == ("ray.io", "v1", "team-a", "rayjobs")
     rayjob = the_rayjob("overlays/gpu")
     assert body["metadata"]["name"] == "archsweep-5f3a9c21"
-    assert body["spec"] == rayjob["spec"]
+    # The overlay's RayJob, its sweep named after it so that fetch-report finds this run's report.
+    assert body["spec"]["entrypoint"] == rayjob["spec"]["entrypoint"] + " --name archsweep-5f3a9c21"
+    assert {**body["spec"], "entrypoint": rayjob["spec"]["entrypoint"]} == rayjob["spec"]
 
     assert failed["outcome"].startswith("raised: RayJob archsweep-5f3a9c21: job FAILED: boom")
 

@@ -18,6 +18,7 @@ import pytest
 from jobs.report import main, write_report
 from tests.cli import assert_usage_error, run_in_process, run_module
 from tests.sweep_fixture import FAILED_REASON, N_TEST, write_sweep
+from tests.timeline_fixture import stamp_timeline
 from tune.stats import correctness, mcnemar, pareto_front
 
 SECTIONS = ("summary", "comparison-table", "search", "pareto", "accuracy-vs-params", "validation-curves", "mcnemar",
@@ -241,6 +242,53 @@ def test_html_table_lists_every_model(built):
     assert "significant</strong> at the 0.05 level" in mc
 
 
+def test_timeline_and_cluster_busy_when_the_sweep_recorded_them(tmp_path):
+    from PIL import Image
+
+    folder = write_sweep(tmp_path / "out", "clear_winner")
+    sweep = stamp_timeline(folder, slots=3, cpus=4.0)
+    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    page = Page()
+    page.feed(text)
+    assert "timeline" in page.ids and len(page.images) == 6
+    section = text.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    src = section.split('src="', 1)[1].split('"', 1)[0]
+    png = Image.open(BytesIO(base64.b64decode(src.split(",", 1)[1])))
+    assert png.format == "PNG" and png.width > 600 and png.height > 200
+    # 5 models x 4 trials, and 3 seeds of each of the 4 models that trained.
+    assert "20 search trials and 12 retrains, at most 3 at once" in section
+    assert "Each search trial held 1 CPU." in section
+    meta = text.split('<p class="meta">', 1)[1].split("</p>", 1)[0]
+    busy = f"{sweep['cluster_busy']:.0%}"
+    assert 0.5 < sweep["cluster_busy"] < 1
+    assert f"{round(sweep['wall_time_s'] / 60)} min wall time, cluster busy {busy} of 4 CPUs" in meta
+
+
+def test_a_sweep_from_before_the_timeline_has_none(built):
+    text = (built["clear_winner"][0] / "report.html").read_text()
+    assert 'id="timeline"' not in text and "cluster busy" not in text
+    assert "42 min wall time" in text
+
+
+def test_names_and_reasons_from_the_sweep_cannot_inject_markup(tmp_path):
+    folder = write_sweep(tmp_path / "out", "close_call", seeds=1)
+    model, reason = "<img src=x onerror=alert(1)>", '<script>alert("reason")</script> & more'
+    for name in ("sweep.json", "trials.json"):
+        (folder / name).write_text((folder / name).read_text().replace("alexnet", model))
+    sweep = json.loads((folder / "sweep.json").read_text())
+    sweep["status"][model]["reason"] = reason
+    (folder / "sweep.json").write_text(json.dumps(sweep))
+    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    page = Page()
+    page.feed(text)
+    assert "script" not in page.tags
+    assert all(img["src"].startswith("data:image/png;base64,") for img in page.images)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "&lt;script&gt;alert(&#34;reason&#34;)&lt;/script&gt; &amp; more" in text
+    failures = text.split('id="failures"', 1)[1].split("</section>", 1)[0]
+    assert "<strong>&lt;img src=x onerror=alert(1)&gt;</strong>: &lt;script&gt;" in failures
+
+
 # ---- the command line ------------------------------------------------------------------------------------------
 
 def test_cli_rebuilds_every_file(tmp_path, capsys):
@@ -261,7 +309,8 @@ def test_cli_rebuilds_every_file(tmp_path, capsys):
 
 def test_cli_folder_without_sweep_json_is_one_error_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    assert_usage_error(run_module("jobs.report", str(tmp_path / "empty")), "has no sweep.json")
+    # The line names the folder and the file it lacks (its wording is jobs/sweep_folder.py's).
+    assert_usage_error(run_module("jobs.report", str(tmp_path / "empty")), str(tmp_path / "empty"), "sweep.json")
 
 
 @pytest.mark.parametrize(("damage", "fragment"), [

@@ -1,4 +1,4 @@
-"""report.html in a real browser (Debian's headless Chromium, offline): the table and every figure render.
+"""report.html in a real browser (Debian's headless Chromium, offline): the tables fit and every figure renders.
 
 `make test` installs chromium when it is missing (mk/report.mk).
 """
@@ -16,17 +16,26 @@ import pytest
 
 from jobs.report import write_report
 from tests.sweep_fixture import FAILED_REASON, write_sweep
+from tests.timeline_fixture import stamp_timeline
 
 WIDTH, HEIGHT = 1400, 3000
+NARROW = 1000  # the narrowest window the tables must fit without scrolling
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
 # Appended to a test copy of the page only: after load, write what the browser made of the page into the DOM.
+# A table fits its card when it is no wider than the card's content box and its scroll wrapper has nothing to scroll.
 PROBE = """<script>window.addEventListener("load", function () {
   var out = document.createElement("pre"); out.id = "render-check";
   out.textContent = JSON.stringify({
-    images: Array.from(document.images).map(function (i) { return [i.alt, i.naturalWidth, i.naturalHeight]; }),
+    images: Array.from(document.images).map(function (i) {
+      return [i.closest("section").id, i.naturalWidth, i.naturalHeight, i.alt]; }),
     rows: Array.from(document.querySelectorAll("#comparison-table tbody tr")).map(function (r) {
       return r.cells[0].textContent.trim().split(/\\s+/)[0]; }),
+    tables: Array.from(document.querySelectorAll("section table")).map(function (t) {
+      var card = t.closest("section"), style = getComputedStyle(card), wrap = t.parentElement;
+      return {card: card.id, table: t.scrollWidth,
+              room: card.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+              hidden: wrap.scrollWidth - wrap.clientWidth}; }),
     scrollWidth: document.documentElement.scrollWidth});
   document.body.appendChild(out);
 });</script>"""
@@ -43,27 +52,44 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     folder = write_sweep(tmp_path_factory.mktemp("browser") / "out", "clear_winner")
+    stamp_timeline(folder, slots=3)
     return Path(write_report(folder)["files"]["report_html"])
 
 
-def browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", *args],
+def browse(chromium: str, profile: Path, *args: str, width: int = WIDTH) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{HEIGHT}", *args],
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
-    probe = tmp_path / "probe.html"
+def rendered(chromium: str, report: Path, folder: Path, width: int) -> tuple[dict, str]:
+    """What the browser made of the page at this window width, and the page as it ended up."""
+    probe = folder / "probe.html"
     probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
-    proc = browse(chromium, tmp_path / "profile", "--dump-dom", probe.as_uri())
+    proc = browse(chromium, folder / "profile", "--dump-dom", probe.as_uri(), width=width)
     found = re.search(r'<pre id="render-check">(.*?)</pre>', proc.stdout, re.S)
     assert found, f"the page never finished loading: {proc.stderr[-2000:]}"
-    seen = json.loads(html.unescape(found.group(1)))
-    assert len(seen["images"]) == 5
-    for alt, width, height in seen["images"]:
-        assert width > 0 and height > 0, f"figure did not load: {alt}"
+    return json.loads(html.unescape(found.group(1))), proc.stdout
+
+
+def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
+    seen, dom = rendered(chromium, report, tmp_path, WIDTH)
+    assert [card for card, *_ in seen["images"]] == ["timeline", "pareto", "accuracy-vs-params", "validation-curves",
+                                                     "confusion-matrices", "per-class-f1"]
+    for card, width, height, alt in seen["images"]:
+        assert width > 0 and height > 0 and alt.strip(), f"figure did not load: {card}"
     assert seen["rows"] == ["resnet18", "cnn", "faster_rcnn", "vit", "alexnet"]
     assert seen["scrollWidth"] <= WIDTH, "the page is wider than the window"
-    assert FAILED_REASON in proc.stdout
+    assert FAILED_REASON in dom
+
+
+def test_tables_fit_their_cards_in_a_1000px_window(chromium, report, tmp_path):
+    seen, _ = rendered(chromium, report, tmp_path, NARROW)
+    assert [t["card"] for t in seen["tables"]] == ["comparison-table", "search", "mcnemar"]
+    for table in seen["tables"]:
+        assert table["table"] <= table["room"], f"{table['card']}'s table is wider than its card: {table}"
+        assert table["hidden"] <= 0, f"{table['card']}'s table scrolls: {table}"
+    assert seen["scrollWidth"] <= NARROW, "the page is wider than the window"
+    assert next(width for card, width, *_ in seen["images"] if card == "timeline") > 0
 
 
 def test_screenshot_shows_a_rendered_page(chromium, report, tmp_path):

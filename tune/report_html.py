@@ -1,29 +1,32 @@
 """OUTPUT/report.html: one self-contained page (inline CSS, figures as base64 PNG) that reads at a glance.
 
 The verdicts in "What this means" are computed from the numbers here, never written by hand, so the page
-cannot claim more than the results support.
+cannot claim more than the results support. This module computes findings and figures; the page's markup is
+the Jinja2 template tune/templates/report.html.j2.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from tune.aggregate import SweepResults, display_rows, fmt_accuracy, fmt_config, fmt_number, records
 from tune.stats import McNemar, correctness, mcnemar
+from tune.timeline import busy_text, caption, collect_runs, fig_timeline
 
 ALPHA = 0.05
 NEAR_BEST_POINTS = 0.5  # "as good as the best" for the cheapest-model verdict, in accuracy points
@@ -306,58 +309,21 @@ def fig_per_class_f1(results: SweepResults, f: Findings) -> str | None:
     return _png(fig)
 
 
-# ---- page ---------------------------------------------------------------------------------------------------
+# ---- page: what the template lays out ------------------------------------------------------------------------
 
-CSS = """
-:root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --bg:#f5f7fa; --accent:#2457a6; --good:#1d7a46;
-        --bad:#b3261e; }
-* { box-sizing:border-box; }
-body { margin:0; background:var(--bg); color:var(--ink);
-       font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; }
-main { max-width:1280px; margin:0 auto; padding:28px 28px 48px; }
-header h1 { margin:0 0 4px; font-size:28px; letter-spacing:-0.01em; }
-.meta { color:var(--muted); margin:0 0 20px; }
-section { background:#fff; border:1px solid var(--line); border-radius:10px; padding:20px 24px; margin:0 0 20px; }
-h2 { margin:0 0 12px; font-size:19px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(200px,1fr)); gap:12px; margin:0 0 16px; }
-.card { border:1px solid var(--line); border-radius:8px; padding:10px 14px; background:#fbfcfe; }
-.card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.05em; }
-.card .v { font-size:21px; font-weight:650; }
-.card .s { color:var(--muted); font-size:13px; }
-.verdict { font-size:15.5px; max-width:92ch; margin:0; }
-.scroll { overflow-x:auto; }
-table { border-collapse:collapse; width:100%; font-size:13.5px; }
-th, td { padding:7px 8px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
-th { background:#eef2f7; color:#33404e; font-weight:600; position:sticky; top:0; }
-th.l, td.l { text-align:left; }
-td.config { font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; color:var(--muted); text-align:left;
-            white-space:normal; min-width:220px; }
-tbody tr:nth-child(even) { background:#fafbfd; }
-tr.best td { background:#eaf3ff; font-weight:600; }
-tr.failed td { color:var(--muted); background:#fdf4f3; }
-td.reason { text-align:left; color:var(--bad); white-space:normal; }
-.badge { display:inline-block; font-size:11px; font-weight:600; padding:1px 7px; border-radius:10px;
-         margin-left:6px; vertical-align:1px; }
-.badge.ok { background:#e3f4ea; color:var(--good); }
-.badge.fail { background:#fbe3e1; color:var(--bad); }
-.badge.front { background:#e6edf9; color:var(--accent); }
-.note { color:var(--muted); font-size:13px; margin:10px 0 0; }
-.grid2 { display:grid; grid-template-columns:repeat(auto-fit,minmax(480px,1fr)); gap:20px; margin:0 0 20px; }
-.grid2 section { margin:0; }
-figure { margin:0; }
-img { max-width:100%; height:auto; display:block; margin:0 auto; }
-figcaption { color:var(--muted); font-size:13px; margin-top:8px; }
-table.mc { width:auto; margin:8px 0 12px; }
-table.mc td, table.mc th { text-align:center; min-width:120px; }
-footer { color:var(--muted); font-size:12.5px; }
-footer code { font-size:12px; }
-"""
+TEMPLATES = Path(__file__).parent / "templates"
+# Autoescaping everywhere: model names, reasons and configurations come from files a sweep wrote, never as markup.
+PAGE = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+PAGE.filters["thousands"] = lambda n: f"{n:,}"
 
 
 def render_report(results: SweepResults, table: pd.DataFrame) -> str:
     f = findings(results, table)
     colours = _colours(results.models)
+    runs = collect_runs(results.sweep, results.trials, results.finals)
     with matplotlib.rc_context(STYLE):
+        timeline = fig_timeline(runs, colours)
         figures = {
             "pareto": fig_tradeoff(f, colours, "train_time_s", "training time of the final run (s, log scale)", True)
             if f.ok else None,
@@ -365,48 +331,19 @@ def render_report(results: SweepResults, table: pd.DataFrame) -> str:
             "curves": fig_curves(results, f, colours),
             "confusion": fig_confusion(results, f),
             "f1": fig_per_class_f1(results, f),
+            "timeline": _png(timeline) if timeline else None,
         }
     sweep = results.sweep
-    body = [
-        f"<header><h1>MNIST architecture comparison</h1><p class=\"meta\">{_e(_meta(sweep))}</p></header>",
-        _summary(f),
-        _section("comparison-table", "Comparison", _table(table) + "<p class=\"note\">Accuracy: mean over seeds of "
-                 "the final retrain of each model's best configuration, ± the sample standard deviation (points). "
-                 "Times and throughput are means per seed; weighted F1 and wall times are in comparison.csv.</p>"),
-        _section("search", "What the search found", _search_table(table) + "<p class=\"note\">Trials include "
-                 "those stopped early by ASHA; failed trials are left out of the choice of best configuration."
-                 "</p>"),
-        "<div class=\"grid2\">",
-        _figure("pareto", "Accuracy against training time", figures["pareto"],
-                "Scatter of mean test accuracy against training time per model, log time axis, with the Pareto "
-                "front drawn as a dashed staircase",
-                "Outlined points are on the Pareto front: no other model is both more accurate and faster. "
-                "Error bars: ± one standard deviation over seeds."),
-        _figure("accuracy-vs-params", "Accuracy against model size", figures["params"],
-                "Scatter of mean test accuracy against number of parameters per model, log parameter axis",
-                _size_caption(f)),
-        "</div>",
-        _figure("validation-curves", "Validation accuracy during the search", figures["curves"],
-                "Line chart of validation accuracy per epoch of the best search trial of each model",
-                "The best trial of each architecture, as Ray Tune saw it epoch by epoch."),
-        _mcnemar_section(f),
-        _figure("confusion-matrices", "Where the errors go (seed 0)", figures["confusion"],
-                "Grid of confusion matrix heat maps, one per model, seed 0; off-diagonal cells coloured by error "
-                "count", "Rows are true digits, columns predictions. Grey diagonal: correct counts; red cells: "
-                "errors, on one colour scale for all models."),
-        _figure("per-class-f1", "F1 per digit", figures["f1"],
-                "Heat map of per-class F1 score, models by digits 0 to 9, mean over seeds",
-                "Mean over seeds. Darker is better; the weakest digits stand out in light cells."),
-        _failures(f),
-        f"<footer id=\"environment\">{_e(_env(sweep))}<br>Rebuilt from <code>sweep.json</code>, "
-        "<code>trials.json</code> and <code>final/&lt;model&gt;/seed&lt;k&gt;/result.json</code> by "
-        "<code>python -m jobs.report OUTPUT</code>.</footer>",
-    ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>MNIST architecture comparison — {_e(str(sweep.get('preset', '')))}</title>"
-            f"<style>{CSS}</style></head>\n<body><main>\n" + "\n".join(b for b in body if b)
-            + "\n</main></body></html>\n")
+    return PAGE.get_template("report.html.j2").render(
+        preset=str(sweep.get("preset", "")), meta=_meta(sweep), cards=_cards(f),
+        verdict=emphasis(" ".join(what_this_means(f))), table=_table(table), search=_search_rows(table),
+        figures=figures, size_caption=_size_caption(f), timeline_caption=caption(runs) if runs else "",
+        mcnemar=_mcnemar(f), failures=_failures(f), env=_env(sweep))
+
+
+def emphasis(text: str) -> list[tuple[str, bool]]:
+    """Text as (piece, bold) pairs: what_this_means marks names **like this** for the page to show in bold."""
+    return [(piece, i % 2 == 1) for i, piece in enumerate(re.split(r"\*\*(.+?)\*\*", text)) if piece]
 
 
 def _size_caption(f: Findings) -> str:
@@ -423,7 +360,8 @@ def _size_caption(f: Findings) -> str:
             f"which is {gap:.2f} points behind.")
 
 
-def _summary(f: Findings) -> str:
+def _cards(f: Findings) -> list[tuple[str, str, str]]:
+    """The summary's key, value and subtitle cards."""
     cards = []
     if f.best:
         best = f.best
@@ -437,70 +375,46 @@ def _summary(f: Findings) -> str:
                       f"{fmt_number(cheap['train_time_s'], 1, ' s')} of training"))
     if f.failed:
         cards.append(("Could not train", ", ".join(r["model"] for r in f.failed), "see Failures below"))
-    html_cards = "".join(f"<div class=\"card\"><div class=\"k\">{_e(k)}</div><div class=\"v\">{_e(v)}</div>"
-                         f"<div class=\"s\">{_e(s)}</div></div>" for k, v, s in cards)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _e(" ".join(what_this_means(f))))
-    return _section("summary", "What this means", f"<div class=\"cards\">{html_cards}</div>"
-                    f"<p class=\"verdict\">{text}</p>")
+    return cards
 
 
-def _table(table: pd.DataFrame) -> str:
+# Weighted F1 equals macro F1 to three decimals on MNIST's balanced classes; it stays in comparison.csv.
+METRICS = ("Test accuracy", "Macro-F1", "Test loss", "mAP@.5 / mAP", "Train time", "Epochs", "Params", "Images/s",
+           "Peak memory", "Seeds")
+
+
+def _table(table: pd.DataFrame) -> dict[str, Any] | None:
     """Performance per model; the search's side (trials, best config) is a second table, so both fit the page."""
     shown, rows = display_rows(table), records(table)
     if not shown:
-        return "<p>No models in this sweep.</p>"
+        return None
     for cells in shown:
         if "mAP" in cells:
             both = f"{cells['mAP@.5']} / {cells['mAP']}"
             cells["mAP@.5 / mAP"] = "—" if both == "— / —" else both
-    # Weighted F1 equals macro F1 to three decimals on MNIST's balanced classes; it stays in comparison.csv.
-    metrics = [h for h in ("Test accuracy", "Macro-F1", "Test loss", "mAP@.5 / mAP", "Train time", "Epochs", "Params",
-                           "Images/s", "Peak memory", "Seeds") if h in shown[0]]
-    # A failed model's reason spans the metric columns, where numbers would otherwise be dashes.
-    head = "".join(f"<th>{_e(h)}</th>" for h in metrics)
-    out = [f"<div class=\"scroll\"><table><thead><tr><th class=\"l\">Model</th>{head}</tr></thead><tbody>"]
+    metrics = [h for h in METRICS if h in shown[0]]
+    out = []
     for i, (cells, row) in enumerate(zip(shown, rows, strict=True)):
         ok = row["status"] == "ok"
-        name = _e(row["model"]) + (" <span class=\"badge front\">Pareto</span>" if row["pareto"] else "")
-        if not ok:
-            name += f" <span class=\"badge fail\">{_e(row['status'])}</span>"
-        tds = "".join(f"<td>{_e(cells[h])}</td>" for h in metrics) if ok else \
-            f"<td class=\"reason\" colspan=\"{len(metrics)}\">{_e(cells['Status'])}</td>"
-        css = "best" if i == 0 and ok else ("" if ok else "failed")
-        out.append(f"<tr class=\"{css}\"><td class=\"l\">{name}</td>{tds}</tr>")
-    return "".join(out) + "</tbody></table></div>"
+        # A failed model's reason spans the metric columns, where numbers would otherwise be dashes.
+        out.append({"model": row["model"], "pareto": row["pareto"], "ok": ok, "status": row["status"],
+                    "cells": [cells[h] for h in metrics], "reason": cells["Status"],
+                    "css": "best" if i == 0 and ok else ("" if ok else "failed")})
+    return {"metrics": metrics, "rows": out}
 
 
-def _search_table(table: pd.DataFrame) -> str:
-    out = ["<div class=\"scroll\"><table><thead><tr><th class=\"l\">Model</th><th>Trials</th><th>Failed trials</th>"
-           "<th>Best val accuracy</th><th class=\"l\">Best configuration</th></tr></thead><tbody>"]
-    for row in records(table):
-        out.append(f"<tr><td class=\"l\">{_e(row['model'])}</td><td>{fmt_number(row['trials'])}</td>"
-                   f"<td>{fmt_number(row['failed_trials'])}</td>"
-                   f"<td>{fmt_accuracy(row['best_val_accuracy'], None)}</td>"
-                   f"<td class=\"config\">{_e(fmt_config(row['best_config']))}</td></tr>")
-    return "".join(out) + "</tbody></table></div>"
+def _search_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+    return [{"model": row["model"], "trials": fmt_number(row["trials"]), "failed": fmt_number(row["failed_trials"]),
+             "best_val": fmt_accuracy(row["best_val_accuracy"], None), "config": fmt_config(row["best_config"])}
+            for row in records(table)]
 
 
-def _mcnemar_section(f: Findings) -> str:
+def _mcnemar(f: Findings) -> dict[str, Any]:
     a, b, m = f.best, f.runner_up, f.mcnemar
-    if not (a and b):
-        return _section("mcnemar", "Is the gap between the top two real?",
-                        "<p>Fewer than two models trained, so there is no pair to test.</p>")
-    if m is None:
-        return _section("mcnemar", "Is the gap between the top two real?",
-                        f"<p>McNemar's test could not be run: {_e(f.mcnemar_note)}.</p>")
-    an, bn = _e(a["model"]), _e(b["model"])
-    grid = (f"<table class=\"mc\"><thead><tr><th></th><th>{bn} right</th><th>{bn} wrong</th></tr></thead><tbody>"
-            f"<tr><th>{an} right</th><td>{m.both_right:,}</td><td><strong>b = {m.b:,}</strong></td></tr>"
-            f"<tr><th>{an} wrong</th><td><strong>c = {m.c:,}</strong></td><td>{m.both_wrong:,}</td></tr>"
-            "</tbody></table>")
-    verdict = "significant" if m.significant(ALPHA) else "not significant"
-    text = (f"<p>McNemar's test compares the two models on the same {m.n:,} test images of seed 0. Only images "
-            f"where they disagree count: {an} alone is right on <strong>{m.b}</strong>, "
-            f"{bn} alone on <strong>{m.c}</strong>. {_method(m)}, <strong>p = {_p(m.p_value)}</strong>: the difference "
-            f"is <strong>{verdict}</strong> at the {ALPHA} level.</p>")
-    return _section("mcnemar", "Is the gap between the top two real?", grid + text)
+    if not (a and b) or m is None:
+        return {"pair": bool(a and b), "test": None, "note": f.mcnemar_note}
+    return {"pair": True, "test": m, "first": a["model"], "second": b["model"], "method": _method(m),
+            "p": _p(m.p_value), "verdict": "significant" if m.significant(ALPHA) else "not significant", "alpha": ALPHA}
 
 
 def _method(m: McNemar) -> str:
@@ -512,38 +426,28 @@ def _method(m: McNemar) -> str:
     return f"Chi-square with continuity correction: χ² = {m.statistic:.2f}, 1 degree of freedom"
 
 
-def _failures(f: Findings) -> str:
+def _failures(f: Findings) -> dict[str, Any] | None:
     crashed = [r for r in f.ok + f.failed if r["failed_trials"]]
     if not f.failed and not crashed:
-        return ""
-    items = "".join(f"<li><strong>{_e(r['model'])}</strong>: {_e(r['reason'] or 'no reason recorded')}</li>"
-                    for r in f.failed)
-    trials = ("<p>Failed search trials: " + ", ".join(f"{_e(r['model'])} {r['failed_trials']} of {r['trials']}"
-                                                      for r in crashed)
-              + ". Failed trials are left out of the choice of best configuration.</p>") if crashed else ""
-    return _section("failures", "Failures", (f"<ul>{items}</ul>" if items else "") + trials)
+        return None
+    return {"models": [(r["model"], r["reason"] or "no reason recorded") for r in f.failed],
+            "trials": ", ".join(f"{r['model']} {r['failed_trials']} of {r['trials']}" for r in crashed)}
 
 
-def _figure(anchor: str, title: str, png: str | None, alt: str, caption: str) -> str:
-    if png is None:
-        return _section(anchor, title, "<p class=\"note\">Nothing to plot: no trained model has these numbers.</p>")
-    return _section(anchor, title, f"<figure><img src=\"data:image/png;base64,{png}\" alt=\"{_e(alt)}\">"
-                    f"<figcaption>{_e(caption)}</figcaption></figure>")
-
-
-def _section(anchor: str, title: str, inner: str) -> str:
-    return f"<section id=\"{anchor}\"><h2>{_e(title)}</h2>{inner}</section>"
-
-
-def _meta(sweep: dict[str, Any]) -> str:
+def _meta(sweep: dict[str, Any]) -> list[str]:
     parts = [f"preset {sweep.get('preset', '?')}",
              f"{sweep.get('search', '?')} search, {sweep.get('samples', '?')} samples per model",
              f"{sweep.get('seeds', '?')} seed(s) per final model"]
-    if isinstance(sweep.get("wall_time_s"), int | float):
-        parts.append(f"{sweep['wall_time_s'] / 60:.0f} min wall time")
+    wall = sweep.get("wall_time_s")
+    if isinstance(wall, int | float):
+        minutes = wall / 60
+        busy = busy_text(sweep)
+        parts.append(f"{minutes:.1f} min wall time" if minutes < 10 else f"{minutes:.0f} min wall time")
+        if busy:
+            parts[-1] += f", {busy}"
     if sweep.get("finished"):
         parts.append(f"finished {_when(sweep['finished'])}")
-    return " · ".join(parts)
+    return parts
 
 
 def _env(sweep: dict[str, Any]) -> str:
@@ -557,7 +461,3 @@ def _when(stamp: Any) -> str:
         return datetime.fromisoformat(str(stamp)).strftime("%Y-%m-%d %H:%M %Z").strip()
     except ValueError:
         return str(stamp)
-
-
-def _e(text: str) -> str:
-    return html.escape(str(text), quote=True)

@@ -55,8 +55,36 @@ SPACES: dict[str, dict[str, dict]] = {
 
 
 def check_space(space: dict[str, dict], where: str) -> None:
-    """A space read from a `--space` file must use the kinds above; raises ValueError naming the bad key."""
+    """A space read from a `--space` file must use the kinds above with well-formed arguments.
+
+    Raises ValueError naming the bad key; whether the values suit the model is `jobs.space_check`'s question.
+    """
+    if not isinstance(space, dict):
+        raise ValueError(f"{where}: expected {{key: {{kind: args}}}}, got {type(space).__name__}")
     for key, entry in space.items():
         kinds = [k for k in entry if k != "grid"] if isinstance(entry, dict) else []
         if len(kinds) != 1 or kinds[0] not in KINDS:
             raise ValueError(f"{where}: {key}: expected one of {', '.join(KINDS)} (and optionally grid)")
+        kind, args = kinds[0], entry[kinds[0]]
+        if kind == "choice" or "grid" in entry:
+            for name, values in (("choice", args if kind == "choice" else None), ("grid", entry.get("grid"))):
+                if values is not None and (not isinstance(values, list) or not values):
+                    raise ValueError(f"{where}: {key}: {name} needs a non-empty list of values")
+        if kind == "choice":
+            continue
+        numbers = isinstance(args, list) and len(args) == 2 and all(
+            isinstance(a, int | float) and not isinstance(a, bool) for a in args)
+        if not numbers or not args[0] < args[1]:
+            raise ValueError(f"{where}: {key}: {kind} needs [low, high] with low < high, got {args!r}")
+        if kind == "loguniform" and args[0] <= 0:
+            raise ValueError(f"{where}: {key}: loguniform needs low > 0, got {args!r}")
+        if kind == "randint" and not all(isinstance(a, int) for a in args):
+            raise ValueError(f"{where}: {key}: randint needs integer bounds, got {args!r}")
+
+
+def candidate_values(entry: dict) -> list:
+    """Every value a search can draw from ENTRY, or both ends of a range (randint's high is exclusive)."""
+    kind = next(k for k in entry if k != "grid")
+    args = entry[kind]
+    values = list(args) if kind == "choice" else [args[0], args[1] - 1] if kind == "randint" else list(args)
+    return [*values, *entry.get("grid", [])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "images_per_s",
@@ -25,7 +26,9 @@ def finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int) -> dict[str, Any]:
+def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, resources: dict[str, float],
+                 times: dict[str, str] | None = None) -> dict[str, Any]:
+    """One trial as trials.json stores it; TIMES are the driver's start and end stamps when it saw them."""
     frame = result.metrics_dataframe
     history = []
     if frame is not None and "val_accuracy" in frame:
@@ -43,7 +46,20 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int) 
         "val_accuracy": max(accuracies) if accuracies else None,
         "epochs_run": epochs_run,
         "history": history,
+        **(times if times and "started_at" in times and "finished_at" in times else reported_times(result)),
+        "resources": dict(resources),
     }
+
+
+def reported_times(result: Any) -> dict[str, str | None]:
+    """Start and end from the trial's own last report, for trials that ran before a resume: the end is exact,
+    the start leaves out the seconds spent starting workers before the first step."""
+    metrics = result.metrics or {}
+    end, total = metrics.get("timestamp"), metrics.get("time_total_s")
+    if end is None or total is None:
+        return {"started_at": None, "finished_at": None}
+    return {"started_at": datetime.fromtimestamp(end - total, UTC).isoformat(),
+            "finished_at": datetime.fromtimestamp(end, UTC).isoformat()}
 
 
 def trial_id(result: Any) -> str:

@@ -1,22 +1,32 @@
-"""The Tune side of a sweep: each trial is a light driver that runs a TorchTrainer of the one loop."""
+"""The Tune side of a sweep: each trial runs the one loop, in its own process or through a TorchTrainer.
+
+A trial of one worker runs the loop in the Tune trial's own process (jobs/session.py TuneSession), and Tune
+reuses that process for the architecture's next trial: no Train controller, no second process importing torch.
+A trial of `--workers N > 1` stays a light driver of a TorchTrainer, so that its N workers train with DDP.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import TBXLoggerCallback
+from ray.tune.registry import register_trainable
 from ray.tune.schedulers import ASHAScheduler
 
 from jobs import config as run_config
 from jobs.cluster import Workers
+from jobs.progress import say
 from jobs.runner import make_trainer
 from tune.search import search_algorithm
 
 METRIC, MODE = "val_accuracy", "max"
+REGISTRY_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,26 +48,51 @@ def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
-    """The Tune trainable: validate the sample, then train it through Ray Train, reporting every epoch."""
+    """The Tune trainable: validate the sample, then train it, reporting every epoch to Tune."""
     config = trial_config(setup, sampled)
+    if setup.workers.count == 1:
+        from jobs.loop import run_loop
+        from jobs.session import TuneSession
+
+        run_loop({"model": setup.model, "config": config, "data": setup.data_ref}, TuneSession())
+        return
     trial_id = tune.get_context().get_trial_id()
     trainer = make_trainer(setup.model, config, setup.data_ref, setup.workers, setup.train_storage,
                            name=trial_id, max_failures=setup.max_failures, callbacks=[TuneReportCallback()])
     trainer.fit()
 
 
+def trial_resources(workers: Workers) -> dict[str, float]:
+    """What Tune reserves for one trial: its worker's share when it trains in place, else nothing but memory,
+    since Ray Train reserves the CPUs/GPUs of its workers itself."""
+    if workers.count > 1:
+        return {"cpu": 0, "memory": 256 * 2**20}
+    return {"cpu": workers.cpus_per_worker, **({"gpu": workers.gpus_per_worker} if workers.use_gpu else {})}
+
+
 class TrialLog(tune.Callback):
-    """One readable line per finished, stopped or failed trial, instead of Tune's status tables."""
+    """One readable line per finished, stopped or failed trial, instead of Tune's status tables.
+
+    It also notes when each trial started and ended on the driver's clock, for the sweep's timeline: Tune's
+    own timings leave out the time a trial spends starting its workers. `TIMES` is shared by every instance,
+    because a restored Tuner runs an unpickled copy of this callback that the sweep never gets to see.
+    """
+
+    TIMES: dict[tuple[str, str], dict[str, str]] = {}
 
     def __init__(self, model: str, epochs: int) -> None:
         self.model, self.epochs, self.started = model, epochs, time.perf_counter()
 
     def _line(self, trial: Any, what: str) -> None:
+        self.TIMES.setdefault((self.model, trial.trial_id), {})["finished_at"] = now_iso()
         last = trial.last_result or {}
         acc = last.get(METRIC)
         acc_text = f"val acc {acc * 100:.2f}%" if acc is not None else "no result"
-        print(f"  {self.model} trial {trial.trial_id}: {what}, {acc_text} after {last.get('epoch', 0)}/"
-              f"{self.epochs} epochs ({time.perf_counter() - self.started:.0f}s into the search)", flush=True)
+        say(f"  {self.model} trial {trial.trial_id}: {what}, {acc_text} after {last.get('epoch', 0)}/"
+            f"{self.epochs} epochs ({time.perf_counter() - self.started:.0f}s into the search)")
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.TIMES[(self.model, trial.trial_id)] = {"started_at": now_iso()}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         epochs_run = (trial.last_result or {}).get("epoch", 0)
@@ -67,9 +102,25 @@ class TrialLog(tune.Callback):
         self._line(trial, "FAILED (recorded, the sweep goes on)")
 
 
-def trainable(setup: TrialSetup) -> Any:
-    # The trial itself only drives Ray Train, which reserves the real CPUs/GPUs for its workers.
-    return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": 0, "memory": 256 * 2**20})
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def trainable(setup: TrialSetup) -> str:
+    """Register the architecture's trial function under a name of its own; Tuners get the name.
+
+    Tune registers a trainable by name for the whole Ray job, so architectures searched at the same time must
+    not share one, or one architecture's trials could start with another's setup. Tune's registry is not
+    thread-safe, so each thread registers here under a lock rather than inside Tuner.fit() at the same time.
+    """
+    def trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
+        run_trial(sampled, setup)
+
+    name = trial.__name__ = trial.__qualname__ = f"{setup.model}_trial"
+    with REGISTRY_LOCK:
+        register_trainable(name, tune.with_resources(tune.with_parameters(trial, setup=setup),
+                                                     trial_resources(setup.workers)))
+    return name
 
 
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
@@ -79,8 +130,10 @@ def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, s
     return tune.Tuner(
         trainable(setup),
         param_space=space,
+        # reuse_actors: the next trial of this architecture starts in a process that has torch imported already.
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
-                                    search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed)),
+                                    search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed),
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
                                   callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
     )

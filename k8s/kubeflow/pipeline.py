@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 OVERLAY = "k8s/overlays/gpu"
 RESULTS_PVC = "archsweep-results"
 RESULTS_DIR = "/results"
-# Where the entrypoint's `--output /results/report` leaves the comparison page, relative to the volume.
-REPORT = "report/report.html"
+# Each run's sweep gets the run's RayJob name as its folder (`--name`), under the entrypoint's `--output`: two runs
+# at once never share a folder, and the report step reads its own run's page, not whichever sweep is latest.
+REPORT_FILE = "report.html"
 # The steps only talk to the API server and copy a file: a stock Python image is enough. The client's
 # version is the one kfp itself installs (requirements-kfp.txt).
 STEP_IMAGE = "python:3.11-slim"
@@ -67,6 +68,7 @@ def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: 
     # name would collide with the previous run.
     name = f"archsweep-{run_id.lower()[:8]}"
     rayjob["metadata"]["name"] = name
+    rayjob["spec"]["entrypoint"] += f" --name {name}"
     custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", rayjob)
     print(f"created RayJob {namespace}/{name}; follow it with: kubectl -n {namespace} get rayjob {name} -w")
 
@@ -87,12 +89,12 @@ def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: 
 
 
 @dsl.component(base_image=STEP_IMAGE)
-def fetch_report(rayjob: str, results_dir: str, report_path: str, report: dsl.Output[dsl.HTML]) -> None:
-    """Copy the comparison page from the results volume into the run's artifacts (shown in the KFP UI)."""
+def fetch_report(rayjob: str, results_dir: str, report_file: str, report: dsl.Output[dsl.HTML]) -> None:
+    """Copy the run's comparison page from its sweep folder on the volume into the run's artifacts (KFP UI)."""
     import shutil
     from pathlib import Path
 
-    source = Path(results_dir) / report_path
+    source = Path(results_dir) / rayjob / report_file
     if not source.is_file():
         raise FileNotFoundError(f"{source}: RayJob {rayjob} succeeded but left no report there")
     shutil.copyfile(source, report.path)
@@ -108,7 +110,7 @@ def build_pipeline(manifests: list[dict]) -> GraphComponent:
     def sweep(poll_seconds: int = 30, timeout_seconds: int = timeout) -> None:
         job = run_rayjob(manifests=json.dumps(manifests), run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                          poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
-        report = fetch_report(rayjob=job.output, results_dir=RESULTS_DIR, report_path=REPORT)
+        report = fetch_report(rayjob=job.output, results_dir=RESULTS_DIR, report_file=REPORT_FILE)
         # A cached step would hand back an old report without running anything.
         for task in (job, report):
             task.set_caching_options(False)

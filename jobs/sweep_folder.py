@@ -1,0 +1,86 @@
+"""Where a sweep lives: `OUTPUT/<sweep-name>/` holds everything of one sweep, `OUTPUT/latest` points to the newest.
+
+A new sweep claims a folder no other sweep has used, so it can never read, reuse or overwrite another sweep's
+files; `--resume` and `python -m jobs.report` find a sweep from its own folder or from OUTPUT's `latest`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from jobs.errors import UsageError
+
+LATEST = "latest"
+SWEEP_FILE = "sweep.json"
+# A sweep name becomes a folder name (and a Tune experiment name): no separators, no leading dot.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_writable(folder: Path, flag: str) -> Path:
+    """Create FOLDER if needed and prove a file can be written there; a UsageError naming FLAG otherwise."""
+    folder = Path(folder).expanduser().resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".archsweep-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {folder}: cannot create or write there ({exc.strerror or exc})") from None
+    return folder
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name) or name == LATEST:
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (not {LATEST!r}), at most 100")
+    return name
+
+
+def claim(output: Path, name: str | None, preset: str) -> Path:
+    """Create this sweep's own folder under OUTPUT, which no earlier sweep has used.
+
+    Without --name the folder is named after the preset and the start time; two sweeps started within the
+    same second get -2, -3, ... rather than sharing a folder. A --name that is taken is an error.
+    """
+    if name is not None:
+        folder = output / check_name(name)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            raise UsageError(f"--name {name}: {folder} already holds a sweep; choose another name, or add "
+                             f"--resume {folder} to continue it") from None
+        return folder
+    stem = f"sweep-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1, 1000):
+        folder = output / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise UsageError(f"--output {output}: could not find a free sweep folder name for {stem}")
+
+
+def point_latest(output: Path, folder: Path) -> None:
+    """Make OUTPUT/latest a relative link to FOLDER, replaced atomically so a reader never sees it missing."""
+    link = output / LATEST
+    temporary = output / f".{LATEST}.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(folder.name, target_is_directory=True)
+    os.replace(temporary, link)
+
+
+def find_sweep(path: Path, what: str) -> Path:
+    """A sweep folder (holds sweep.json) or an OUTPUT whose `latest` is one; a UsageError naming WHAT otherwise."""
+    path = Path(path).expanduser()
+    if (path / SWEEP_FILE).is_file():
+        return path.resolve()
+    latest = path / LATEST
+    if (latest / SWEEP_FILE).is_file():
+        return latest.resolve()
+    if not path.is_dir():
+        raise UsageError(f"{what}: {path} does not exist")
+    raise UsageError(f"{what}: no sweep in {path} ({SWEEP_FILE} not found there nor in {LATEST}/); give a sweep "
+                     f"folder, or the --output folder of a sweep")

@@ -1,0 +1,29 @@
+"""How busy a sweep kept its cluster: resource-seconds that trials and retrains held, over what the cluster had."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def busy_resource(totals: dict[str, float]) -> str:
+    """GPUs when the cluster has them (they are what a sweep pays for), else CPUs."""
+    return "GPU" if totals.get("GPU", 0) > 0 else "CPU"
+
+
+def held_seconds(run: dict[str, Any], resource: str) -> float:
+    """RESOURCE x seconds one trial or retrain held; 0 for a record without times (an older sweep's)."""
+    start, end = run.get("started_at"), run.get("finished_at")
+    if not start or not end:
+        return 0.0
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return max(seconds, 0.0) * float((run.get("resources") or {}).get(resource, 0.0))
+
+
+def cluster_busy(runs: list[dict[str, Any]], wall_time_s: float, totals: dict[str, float]) -> float | None:
+    """Held resource-seconds / (wall time x the cluster's total of that resource); None before any wall time."""
+    resource = busy_resource(totals)
+    capacity = wall_time_s * totals.get(resource, 0.0)
+    if capacity <= 0:
+        return None
+    return min(1.0, sum(held_seconds(run, resource) for run in runs) / capacity)
