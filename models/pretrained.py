@@ -56,7 +56,8 @@ def load_state_dict(model: str, weights: WeightsEnum) -> StateDict:
             raise ConfigError(f"{model}: ImageNet weights at {path} cannot be read ({one_line(exc)}); delete the "
                               "file to download it again, or --set weights=none to train from scratch") from None
     try:
-        print(f"{model}: downloading ImageNet weights to {path}", flush=True)
+        # One write, newline included: the architectures of a sweep check their weights from threads of their own.
+        print(f"{model}: downloading ImageNet weights to {path}\n", end="", flush=True)
         return download(weights)
     except Exception as exc:  # noqa: BLE001 - offline, proxy, HTTP error, full disk: all mean "no weights"
         raise ConfigError(f"{model}: ImageNet weights not found at {path} and the download failed "
