@@ -142,6 +142,10 @@ class Workers:
             resources["GPU"] = self.gpus_per_worker
         return resources
 
+    def held(self) -> dict[str, float]:
+        """What all the workers hold together: a run's resources in trials.json and result.json."""
+        return {k: v * self.count for k, v in self.resources().items()}
+
 
 def plan_workers(count: int, gpu: str) -> Workers:
     """Resolve --workers/--gpu against what the cluster has; asking for more than it has is a UsageError."""

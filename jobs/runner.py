@@ -123,7 +123,7 @@ def train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: 
     # When and on what it ran, for the sweep's timeline and its cluster-busy figure: from its worker's start, since
     # the wait for a free worker before it held nothing.
     record.update(started_at=summary.get("started_at") or started_at, finished_at=datetime.now(UTC).isoformat(),
-                  resources={k: v * workers.count for k, v in workers.resources().items()})
+                  resources=workers.held())
     run_dir = output / name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RESULT_FILE).write_text(json.dumps(record, indent=1, default=str))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,7 @@ def read_space_file(path: str | None, configs: dict[str, dict[str, Any]]) -> dic
                 raise ValueError(f"{model!r} is not among --models")
             check_space(space, model)
             check_space_values(model, space, configs[model])
-    except UsageError as exc:
-        raise UsageError(f"--space {path}: {exc}") from None
-    except (OSError, ValueError, AttributeError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:  # UsageError is a ValueError
         raise UsageError(f"--space {path}: {exc}") from None
     return spaces
 
@@ -90,10 +89,7 @@ def check_space_values(model: str, space: dict[str, dict], base: dict[str, Any])
     for key, candidates in values.items():
         for value in candidates:
             try_config(model, base, {key: value})
-    combinations = 1
-    for candidates in values.values():
-        combinations *= len(candidates)
-    if 1 < len(values) and combinations <= MAX_COMBINATIONS:
+    if 1 < len(values) and math.prod(map(len, values.values())) <= MAX_COMBINATIONS:
         for combination in itertools.product(*values.values()):
             try_config(model, base, dict(zip(values, combination, strict=True)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,8 +61,7 @@ def search(sweep: Any, model: str, base: dict[str, Any], data_ref: Any, workers:
         tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
                            space, sweep.search_seed)
     grid = tuner.fit()
-    held = {k: v * workers.count for k, v in workers.resources().items()}
-    return [trial_record(model, result, list(space), trial_base["epochs"], held,
+    return [trial_record(model, result, list(space), trial_base["epochs"], workers.held(),
                          TrialLog.TIMES.get((model, trial_id(result)))) for result in grid]
 
 
@@ -98,13 +98,19 @@ class SweepRun:
     gpu: str
     gpu_shares: dict[str, float]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float = field(default_factory=time.perf_counter)
+    done_before: float = 0.0  # wall time of the earlier runs of a resumed sweep
 
-    def record(self, model: str, status: dict[str, Any], records: list[dict[str, Any]] | None = None) -> None:
-        """Change one architecture's part of sweep.json and write it, one thread at a time."""
+    def record(self, model: str | None = None, status: dict[str, Any] | None = None,
+               records: list[dict[str, Any]] | None = None) -> None:
+        """Change one architecture's part of sweep.json (if given) and write it with the wall time so far, one
+        thread at a time: a driver killed later still leaves its time for --resume to add to."""
         with self.lock:
             if records is not None:
                 self.sweep.trials = [t for t in self.sweep.trials if t["model"] != model] + records
-            self.sweep.status[model] = status
+            if model is not None:
+                self.sweep.status[model] = status
+            self.sweep.wall_time_s = self.done_before + time.perf_counter() - self.started
             self.sweep.save()
 
 
@@ -153,8 +159,6 @@ def failed(reason: str, records: list | None = None) -> dict[str, Any]:
 
 def retrains(sweep: Any) -> list[dict[str, Any]]:
     """The result.json of every retrain this sweep ran, for its cluster-busy figure."""
-    import json
-
     return [json.loads(path.read_text()) for path in sorted((sweep.output / "final").glob(f"*/seed*/{RESULT_FILE}"))]
 
 
@@ -167,17 +171,16 @@ def run_sweep(sweep: Any, configs: dict[str, dict[str, Any]], data: Mnist, worke
               gpu_shares: dict[str, float]) -> None:
     """Every architecture at once, each in a thread of its own with its own Tuner, search algorithm and ASHA:
     Ray shares the cluster among their trials and retrains, so no resource waits on another architecture's turn."""
-    started = time.perf_counter()
-    done_before = sweep.wall_time_s
-    run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu, gpu_shares)
+    run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu, gpu_shares,
+                   done_before=sweep.wall_time_s)
     sweep.env = environment(plan_workers(1, gpu), "see final results")
-    sweep.save()
+    run.record()
     with ThreadPoolExecutor(max_workers=len(sweep.models), thread_name_prefix="sweep") as pool:
         for done in [pool.submit(run_model, run, model) for model in sweep.models]:
             done.result()
     sweep.finished = datetime.now(UTC).isoformat(timespec="seconds")
     sweep.cluster_resources = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
-    sweep.wall_time_s = done_before + time.perf_counter() - started
+    run.record()
     # Over every run of a resumed sweep: its wall time adds up the runs, and so do the trials and retrains.
     sweep.cluster_busy = cluster_busy(sweep.trials + retrains(sweep), sweep.wall_time_s, sweep.cluster_resources)
     sweep.save()

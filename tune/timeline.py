@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from tune.usage import busy_resource, parse_time
 
 # How a bar shows how its run ended; a retrain is a final run of the best configuration, not a search trial.
 STYLES: dict[str, dict[str, Any]] = {
@@ -35,15 +36,6 @@ class Run:
     end: float
     resources: dict[str, float] = field(default_factory=dict)
     lane: int = 0
-
-
-def parse_time(stamp: Any) -> datetime | None:
-    """An ISO 8601 time; one without a time zone is taken as UTC, so it still compares with the others."""
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def assign_lanes(spans: list[tuple[float, float]]) -> list[int]:
@@ -118,7 +110,7 @@ def busy_text(sweep: dict[str, Any]) -> str | None:
     busy, total = sweep.get("cluster_busy"), sweep.get("cluster_resources") or {}
     if not isinstance(busy, int | float) or not isinstance(total, dict):
         return None
-    unit = "GPU" if (total.get("GPU") or 0) > 0 else "CPU"
+    unit = busy_resource(total)
     amount = total.get(unit)
     if not isinstance(amount, int | float) or amount <= 0:
         return f"cluster busy {busy:.0%}"

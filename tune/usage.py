@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+
+def parse_time(stamp: Any) -> datetime | None:
+    """An ISO 8601 time; one without a time zone is taken as UTC, so it still compares with the others."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def busy_resource(totals: dict[str, float]) -> str:
     """GPUs when the cluster has them (they are what a sweep pays for), else CPUs."""
-    return "GPU" if totals.get("GPU", 0) > 0 else "CPU"
+    return "GPU" if (totals.get("GPU") or 0) > 0 else "CPU"
 
 
 def held_seconds(run: dict[str, Any], resource: str) -> float:
     """RESOURCE x seconds one trial or retrain held; 0 for a record without times (an older sweep's)."""
-    start, end = run.get("started_at"), run.get("finished_at")
+    start, end = parse_time(run.get("started_at")), parse_time(run.get("finished_at"))
     if not start or not end:
         return 0.0
-    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    seconds = (end - start).total_seconds()
     return max(seconds, 0.0) * float((run.get("resources") or {}).get(resource, 0.0))
 
 
