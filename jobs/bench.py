@@ -33,7 +33,7 @@ from jobs.data import FILES, find_file, limit, load_mnist, resolve_data_dir
 from jobs.errors import ArgumentParser, UsageError, run_cli
 from jobs.loop import place, run_epoch
 from jobs.optim import make_optimizer, make_schedule, param_groups
-from jobs.precision import autocast
+from jobs.precision import autocast, resolve_precision
 from jobs.tasks.classification import ClassificationTask
 
 BEGIN, END = "<!-- bench:loop:begin -->", "<!-- bench:loop:end -->"
@@ -140,16 +140,16 @@ def write_section(path: Path, text: str, begin: str = BEGIN, end: str = END) -> 
 
 
 def cpu_section(data: Any, root: Path, cfg: dict[str, Any], args: argparse.Namespace, command: str) -> str:
-    rows = []
+    rows, bf16 = [], cfg["precision"] == "bf16"  # both sides compute alike: the ratio is the data path and the loop
     for augment in (False, True):
         torch.manual_seed(0)
         speeds = interleaved_medians({
             "ours": our_epoch(data, models.build("cnn", cfg), cfg, args.images, augment),
             "reference": reference_epoch(root, models.build("cnn", cfg), cfg, args.images, augment,
-                                         args.loader_workers),
+                                         args.loader_workers, bf16=bf16),
             # The same recipe in our NHWC layout: splits the speed-up into layout and data path.
             "reference_nhwc": reference_epoch(root, models.build("cnn", cfg), cfg, args.images, augment,
-                                              args.loader_workers, channels_last=cfg["channels_last"]),
+                                              args.loader_workers, channels_last=cfg["channels_last"], bf16=bf16),
         }, args.rounds)
         ours, ref, ref_nhwc = speeds["ours"], speeds["reference"], speeds["reference_nhwc"]
         rows.append((augment, ours, ref, ref_nhwc))
@@ -161,7 +161,8 @@ def cpu_section(data: Any, root: Path, cfg: dict[str, Any], args: argparse.Names
     return (f"{BEGIN}\n## Training loop vs the common DataLoader recipe (CPU)\n\n"
             f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; command: `{command}`.\n"
             f"Model: the default `cnn` ({models.count_parameters(models.build('cnn', cfg)):,} parameters), "
-            f"batch {args.batch_size}, AdamW; each figure is the median of {args.rounds} timed epochs of "
+            f"batch {args.batch_size}, AdamW, {'bf16 autocast' if bf16 else 'fp32'} on both sides (`precision` auto on "
+            "this CPU); each figure is the median of {args.rounds} timed epochs of "
             f"{args.images:,} images after a warm-up epoch, the sides taking turns epoch by epoch; "
             f"reference DataLoader with {args.loader_workers} worker processes.\n\n"
             "| augmentation | ours (img/s) | reference (img/s) | speed-up | reference, channels_last (img/s) | "
@@ -207,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     data = load_mnist(str(folder))
     # The preset's GPU batch is not used: both sections compare the loops at the same batch as the recipes.
     cfg = run_config.for_device(run_config.resolve("cnn", "full", [f"batch_size={args.batch_size}"]), "cpu")
+    cpu_cfg = {**cfg, "precision": resolve_precision(cfg["precision"], CPU, "cnn")}
     command = "make bench  # " + " ".join(["python -m jobs.bench", *(argv if argv is not None else sys.argv[1:])])
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_root(folder, Path(tmp))
         if args.sections in ("auto", "cpu", "both"):
-            write_section(Path(args.out), cpu_section(data, root, cfg, args, command))
+            write_section(Path(args.out), cpu_section(data, root, cpu_cfg, args, command))
         if gpu:
             from jobs.bench_gpu import GPU_BEGIN, GPU_END, gpu_section
 

@@ -23,6 +23,7 @@ from jobs.bench import interleaved_medians, reference_epoch, sync
 from jobs.data import Mnist, limit
 from jobs.loop import place
 from jobs.optim import lr_table, make_optimizer, param_groups
+from jobs.precision import resolve_precision
 from jobs.static_step import StaticStep
 from jobs.tasks.classification import ClassificationTask
 
@@ -43,6 +44,7 @@ def card(device: torch.device) -> str:
 def static_trainer(data: Mnist, cfg: dict[str, Any], device: torch.device, epochs: int
                    ) -> tuple[ClassificationTask, torch.nn.Module, StaticStep]:
     """The task, model and static step the loop itself would build for this config, sized for `epochs`."""
+    cfg = {**cfg, "precision": resolve_precision(cfg["precision"], device, "cnn")}
     task = ClassificationTask(data.to(device), cfg, device)
     model = place(models.build("cnn", cfg), device, cfg)
     optimizer = make_optimizer(param_groups(model, cfg), cfg, device, static=True)

@@ -39,9 +39,11 @@ LOOP_DEFAULTS: dict[str, Any] = {
     # The static-shape step captured as a CUDA graph (jobs/static_step.py): auto = on CUDA only; on the CPU it
     # has nothing to capture and the eager loop is as fast, so `on` there only runs the same static step.
     "compile": "auto",
+    # bf16 autocast: auto = on CUDA, and on CPUs with native bf16 for the models that gain (jobs/precision.py).
+    "precision": "auto",
 }
 LOOP_CHOICES = {"optimizer": ("adamw", "sgd"), "schedule": ("onecycle", "cosine", "constant"),
-                "compile": ("auto", "on", "off")}
+                "compile": ("auto", "on", "off"), "precision": ("auto", "bf16", "fp32")}
 # The preset's settings for a CUDA worker; the worker applies them (the driver does not know the device). A key
 # set explicitly (`--set`, a sweep's sampled point) is dropped from them, so it wins as it does on a CPU.
 GPU_KEY = "gpu_overrides"

@@ -27,6 +27,7 @@ from jobs.augment import memory_format
 from jobs.config import for_device
 from jobs.data import Mnist, limit
 from jobs.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.precision import resolve_precision
 from jobs.session import TrainSession, TuneSession, assigned_cpus
 from jobs.sharding import rank_slice
 from jobs.static_step import StaticStep
@@ -49,6 +50,7 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -
     torch.set_num_threads(assigned_cpus())
     torch.manual_seed(cfg["seed"] * 1_000 + rank)
     cfg = for_device(cfg, device.type)
+    cfg["precision"] = resolve_precision(cfg["precision"], device, name)  # result.json records what ran
 
     data = worker_data(ray.get(loop_config["data"]), cfg).to(device)
     task = make_task(models.spec(name).task, data, cfg, device)
@@ -83,6 +85,8 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -
         model.train()
         indices = rank_slice(task.train_size, cfg["seed"], epoch, rank, world).to(device)
         started = time.perf_counter()
+        # How long the run took from its start to its first step (data, model, task): the start-up a trial pays.
+        state.setdefault("first_step_at", datetime.now(UTC).isoformat())
         compiling = step.compile_time_s if step else 0.0
         if step:
             loss_sum = step.epoch(indices)
@@ -177,6 +181,7 @@ def report(session: TrainSession | TuneSession, epoch: int, cfg: dict[str, Any],
         "epoch_time_s": epoch_time,
         "images_per_s": images / epoch_time if epoch_time else 0.0,
         "lr": float(optimizer.param_groups[0]["lr"]),  # a tensor on the device for the static step
+        "first_step_at": state["first_step_at"],
     }
     metrics.update({k: v for k, v in val.items() if k.startswith("map")})  # detection adds mAP
     state["history"].append(metrics)
@@ -187,7 +192,7 @@ def report(session: TrainSession | TuneSession, epoch: int, cfg: dict[str, Any],
         if final:
             summary = {"history": state["history"], "train_time_s": state["train_time_s"],
                        "compile_time_s": state.get("compile_time_s", 0.0), "config": cfg,
-                       "started_at": state.get("started_at"),
+                       "started_at": state.get("started_at"), "first_step_at": state.get("first_step_at"),
                        "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
                        "params": models.count_parameters(model), "peak_memory_mb": peak_memory_mb(device),
                        "device": device_name(device), "validation": val}

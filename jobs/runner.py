@@ -119,14 +119,19 @@ def train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: 
     result = fit_with_progress(trainer, progress, label)
     with result.checkpoint.as_directory() as folder:
         summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
+    return write_result(model, config, summary, workers, started, started_at, output / name, show_progress)
+
+
+def write_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers, started: float,
+                 started_at: str, run_dir: Path, show: bool = True) -> dict[str, Any]:
+    """RUN_DIR/result.json from the worker's summary; STARTED is the driver's perf_counter when it asked."""
     record = build_result(model, config, summary, workers, time.perf_counter() - started)
     # When and on what it ran, for the sweep's timeline and its cluster-busy figure: from its worker's start, since
     # the wait for a free worker before it held nothing.
     record.update(started_at=summary.get("started_at") or started_at, finished_at=datetime.now(UTC).isoformat(),
-                  resources=workers.held())
-    run_dir = output / name
+                  first_step_at=summary.get("first_step_at"), resources=workers.held())
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RESULT_FILE).write_text(json.dumps(record, indent=1, default=str))
-    if show_progress:
+    if show:
         print_summary(record, run_dir / RESULT_FILE)
     return record

@@ -5,11 +5,15 @@
 - `TuneSession`: a single-worker sweep trial runs the loop in the Tune trial's own process. A trial then starts
   one process instead of three (trial, Train controller, Train worker, each importing torch): seconds instead of
   twenty on a 2-core machine. One worker has nothing to synchronise, so the loop is the same code.
+- `TaskSession`: a sweep's single-worker retrain runs the loop as one Ray task (jobs/task_run.py), in a worker
+  process Ray keeps warm, with its checkpoint in the run's own folder.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -37,28 +41,65 @@ class TrainSession:
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-class TuneSession:
+class OneProcessSession:
+    """A single worker in a process Ray gave a share of the cluster: nothing to synchronise, no DDP."""
+
     rank, world = 0, 1
 
     def __init__(self) -> None:
-        from ray import tune
-
-        self.tune = tune
         gpus = ray.get_gpu_ids()
-        # Ray sets CUDA_VISIBLE_DEVICES to the trial's share of a GPU: the first visible device is ours.
+        # Ray sets CUDA_VISIBLE_DEVICES to this process's share of a GPU: the first visible device is ours.
         self.device = torch.device("cuda:0" if gpus and torch.cuda.is_available() else "cpu")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
 
-    def get_checkpoint(self) -> Any:
-        return self.tune.get_checkpoint()
-
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model
+
+
+class TuneSession(OneProcessSession):
+    def __init__(self) -> None:
+        from ray import tune
+
+        super().__init__()
+        self.tune = tune
+
+    def get_checkpoint(self) -> Any:
+        return self.tune.get_checkpoint()
 
     def report(self, metrics: dict[str, Any], folder: str | None = None) -> None:
         checkpoint = self.tune.Checkpoint.from_directory(folder) if folder else None
         self.tune.report(metrics, checkpoint=checkpoint)
+
+
+class TaskSession(OneProcessSession):
+    """Checkpoints go to FOLDER/checkpoint, replaced whole each epoch, so that a retried task, or the retrain of a
+    resumed sweep, continues from the last epoch instead of starting over."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.checkpoint = folder / "checkpoint"
+
+    def get_checkpoint(self) -> Any:
+        from ray.train import Checkpoint
+
+        # A task killed between the two renames below left only the previous epoch's folder.
+        for folder in (self.checkpoint, self.checkpoint.with_name("checkpoint.old")):
+            if folder.is_dir():
+                return Checkpoint.from_directory(str(folder))
+        return None
+
+    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None:
+        if folder is None:
+            return
+        staged, old = self.checkpoint.with_name("checkpoint.new"), self.checkpoint.with_name("checkpoint.old")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(folder, staged)
+        if self.checkpoint.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+            self.checkpoint.rename(old)
+        staged.rename(self.checkpoint)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def assigned_cpus() -> int:

@@ -19,9 +19,10 @@ from jobs.data import Mnist
 from jobs.errors import UsageError
 from jobs.preflight import check_model_assets
 from jobs.progress import say
-from jobs.runner import RESULT_FILE, environment, storage_path, train
+from jobs.runner import RESULT_FILE, environment, storage_path
 from jobs.sweep_folder import LATEST
-from tune.presets import SWEEPS
+from jobs.task_run import train_in_task
+from tune.presets import CPUS_PER_TRIAL_WORKER, SWEEPS
 from tune.search import param_space
 from tune.trials import best_trial, short_reason, trial_id, trial_record
 from tune.tuner import TrialLog, TrialSetup, can_restore, make_tuner, restore_tuner
@@ -33,8 +34,8 @@ def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
     use_gpu = gpu == "on" or (gpu == "auto" and gpus > 0)
-    workers = Workers(count, use_gpu, 1.0, gpu_share if use_gpu else 1.0)
-    fits = int(cpus // count)
+    workers = Workers(count, use_gpu, CPUS_PER_TRIAL_WORKER, gpu_share if use_gpu else 1.0)
+    fits = int(cpus // (count * CPUS_PER_TRIAL_WORKER))
     if use_gpu:
         fits = min(fits, int(gpus // (gpu_share * count)))
     if fits < 1:
@@ -82,7 +83,8 @@ def retrain(sweep: Any, model: str, config: dict[str, Any], data_ref: Any, worke
             continue
         say(f"{model}: retraining the best configuration on train+validation, seed {seed}")
         final = {**config, "seed": seed, "train_on_val": True, "evaluate_test": True}
-        results.append(train(model, final, data_ref, workers, folder, f"seed{seed}", label=f"{model} seed {seed}: "))
+        results.append(train_in_task(model, final, data_ref, workers, folder, f"seed{seed}",
+                                     label=f"{model} seed {seed}: "))
     return results
 
 

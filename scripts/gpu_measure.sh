@@ -10,6 +10,10 @@
 #   cnn vit resnet18 resnet18_eager faster_rcnn vgg16 alexnet
 #              `jobs.train --preset full --gpu on`; resnet18_eager is resnet18 with --set compile=off (the issue's
 #              3x comparison); vgg16 and alexnet run with --set weights=none (no ImageNet weights offline)
+#   sweep      issue 12's quick sweep of all six on this one GPU (target <= 120 s, cluster busy >= 0.6), with
+#              `nvidia-smi dmon` sampling the SM every 2 s into sweep-dmon.log
+# The training runs' peak_memory_mb and images/s in summary.tsv are what tune/presets.py GPU_PER_TRIAL_WORKER
+# should be set from (a share of the card's memory, with headroom).
 # Writes under $OUT (default ./gpu-results): STEP.log for each step, runs/STEP/result.json for each training run,
 # BENCHMARKS.md (the GPU section alone), and summary.tsv (one line per run: accuracy, img/s, train and compile s).
 set -uo pipefail
@@ -18,7 +22,7 @@ PY=${PYTHON:-python3}
 STEP_TIMEOUT=${STEP_TIMEOUT:-1800}
 mkdir -p "$OUT/runs"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(tests bench cnn vit resnet18 resnet18_eager faster_rcnn vgg16 alexnet)
+[ ${#steps[@]} -eq 0 ] && steps=(tests bench cnn vit resnet18 resnet18_eager faster_rcnn vgg16 alexnet sweep)
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT/device.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$OUT/device.txt" 2>&1 || true
 
@@ -32,7 +36,8 @@ r = json.load(open(sys.argv[1]))
 fields = [sys.argv[2], r["env"]["device"], f"test_accuracy={r['test_accuracy']}", f"test_map={r.get('test_map')}",
           f"images_per_s={r['images_per_s']:.0f}", f"train_time_s={r['train_time_s']:.1f}",
           f"compile_time_s={r.get('compile_time_s')}", f"wall_time_s={r['wall_time_s']:.1f}",
-          f"batch_size={r['config']['batch_size']}", f"torch={r['env']['torch']}"]
+          f"batch_size={r['config']['batch_size']}", f"peak_memory_mb={r['peak_memory_mb']:.0f}",
+          f"torch={r['env']['torch']}"]
 print("\t".join(fields))
 PY
 }
@@ -46,6 +51,10 @@ for step in "${steps[@]}"; do
     cnn|vit|resnet18|faster_rcnn) train "$step" "$step" ;;
     resnet18_eager) train "$step" resnet18 --set compile=off ;;
     vgg16|alexnet) train "$step" "$step" --set weights=none ;;
+    sweep) nvidia-smi dmon -s u -d 2 > "$OUT/sweep-dmon.log" 2>&1 & dmon=$!
+           timeout "$STEP_TIMEOUT" "$PY" -m jobs.sweep --preset quick --gpu on --output "$OUT/sweep" --name quick
+           kill "$dmon" 2>/dev/null
+           "$PY" -c "import json; s = json.load(open('$OUT/sweep/quick/sweep.json')); print('sweep wall_time_s', s['wall_time_s'], 'cluster_busy', s['cluster_busy'], s['cluster_resources'])" ;;
     *) echo "unknown step $step" >&2; false ;;
   esac > "$OUT/$step.log" 2>&1
   code=$?

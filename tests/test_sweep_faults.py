@@ -120,7 +120,7 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
         raise RuntimeError("CUDA out of memory (injected)")
 
     monkeypatch.setattr(jobs.sweep_steps, "TrialSetup", spy)
-    monkeypatch.setattr(jobs.sweep_steps, "train", retrain_fails)
+    monkeypatch.setattr(jobs.sweep_steps, "train_in_task", retrain_fails)
     for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
         monkeypatch.setenv(var, "")
     space = tmp_path / "space.json"

@@ -77,4 +77,7 @@ def test_smoke_sweep_of_every_architecture_through_ray_job_submit(ray_head_clust
                    if a != b and start_a < end_b and start_b < end_a}
     assert overlapping, spans
     assert all(t["resources"] == {"CPU": 1.0} for t in trials)
+    # Each trial's start-up (its start to its first training step) is recorded, and lies within the trial.
+    for (_, start, end), trial in zip(spans, trials, strict=True):
+        assert 0 <= trial["startup_s"] < (end - start).total_seconds(), trial
     assert sweep["cluster_resources"]["CPU"] == 8 and 0 < sweep["cluster_busy"] <= 1

@@ -19,7 +19,14 @@ SWEEPS: dict[str, dict] = {
     "full": {"samples": 12, "seeds": 3, "trial": {}, "trial_models": {}, "keep_default": {}},
 }
 
+# CPUs of one worker in a sweep trial: one. Two single-threaded workers train faster than one worker with two
+# threads (BENCHMARKS.md, data parallelism: 2 x 1 thread 1,582 img/s, 1 x 2 threads 967 img/s, cnn on this
+# 2-core CPU), so a trial holds one CPU and as many trials run at once as the cluster has CPUs.
+CPUS_PER_TRIAL_WORKER = 1.0
+
 # GPU share of one Train worker in a sweep trial: small models share a card so several trials run at once.
+# NOT YET MEASURED (no GPU was lent to the tasks that wrote this): scripts/gpu_measure.sh records each model's
+# peak memory and images/s on a card; set each share from those and cite them here.
 GPU_PER_TRIAL_WORKER: dict[str, float] = {
     "cnn": 0.25, "vit": 0.5, "resnet18": 0.5, "alexnet": 0.5, "vgg16": 1.0, "faster_rcnn": 1.0,
 }
@@ -43,8 +50,10 @@ PRESETS: dict[str, dict] = {
     "quick": {
         "loop": {"epochs": 2, "train_limit": 12_000, "val_limit": 2_000, "test_limit": 0},
         "models": {
-            # 2,000 canvases x 2 epochs, ~20 canvases/s on 2 cores: mAP@0.5 ~0.6 (a ranking, not a result).
-            "faster_rcnn": {"train_limit": 4_000, "val_limit": 1_000, "test_limit": 1_000, "batch_size": 16},
+            # 2,000 canvases x 2 epochs at ~55 canvases/s per core (a ranking, not a result). Batch 8, not 16: twice
+            # the steps for the same time; the sweep's retrain config (lr 3.4e-3, anchors 16-24-32-48) went from
+            # 44.1% test accuracy / mAP@.5 0.46 to 62.0% / 0.71 (seed 1: 67.1% / 0.72), 89 s of training either way.
+            "faster_rcnn": {"train_limit": 4_000, "val_limit": 1_000, "test_limit": 1_000, "batch_size": 8},
             # A ViT needs steps more than images: batch 32 gives 750 (test acc ~87%; batch 128: ~51%), ~2 min.
             "vit": {"lr": 1e-3, "batch_size": 32},
             # The big ones see less so that each stays near two minutes on 2 cores (a ranking, not a result):

@@ -37,6 +37,8 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, 
     accuracies = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
     epochs_run = len(history)
     status = "failed" if result.error else ("ok" if epochs_run >= epochs else "stopped")
+    when = times if times and "started_at" in times and "finished_at" in times else reported_times(result)
+    first_step = (result.metrics or {}).get("first_step_at")
     return {
         "model": model,
         "trial_id": trial_id(result),
@@ -46,9 +48,17 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, 
         "val_accuracy": max(accuracies) if accuracies else None,
         "epochs_run": epochs_run,
         "history": history,
-        **(times if times and "started_at" in times and "finished_at" in times else reported_times(result)),
+        **when,
+        "startup_s": seconds_between(when["started_at"], first_step),
         "resources": dict(resources),
     }
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """From a trial's start (the driver's clock) to its first training step (the trial's): its start-up."""
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 2)
 
 
 def reported_times(result: Any) -> dict[str, str | None]:

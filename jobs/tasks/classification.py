@@ -25,7 +25,7 @@ class ClassificationTask:
         cfg = self.config
         shift, rotate = (cfg["shift_px"], cfg["rotate_deg"]) if cfg["augment"] else (0.0, 0.0)
         x = prepare_batch(self.data.train_images[indices], True, shift, rotate, cfg["channels_last"])
-        with autocast(self.device):
+        with autocast(self.device, cfg["precision"]):
             logits = model(x)
         return F.cross_entropy(logits.float(), self.data.train_labels[indices],
                                label_smoothing=cfg["label_smoothing"])
@@ -39,7 +39,7 @@ class ClassificationTask:
         total_loss, predictions = torch.zeros((), device=labels.device), []
         for start in range(0, len(labels), self.config["eval_batch_size"]):
             batch = slice(start, start + self.config["eval_batch_size"])
-            with autocast(self.device):
+            with autocast(self.device, self.config["precision"]):
                 logits = model(prepare_batch(images[batch], False, channels_last=self.config["channels_last"])).float()
             total_loss += F.cross_entropy(logits, labels[batch], reduction="sum")
             predictions.append(logits.argmax(1))

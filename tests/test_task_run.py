@@ -1,0 +1,56 @@
+"""A sweep's single-worker retrain as one Ray task (jobs/task_run.py): result.json, its checkpoint, and a rerun
+that continues from the last epoch instead of starting over."""
+
+import json
+
+import pytest
+
+from jobs import config as run_config
+from jobs.cluster import Workers
+from jobs.task_run import train_in_task
+
+ONE_CPU = Workers(1, False, 1.0)
+
+
+def smoke(*overrides: str) -> dict:
+    return run_config.resolve("cnn", "smoke", ["epochs=2", "train_limit=256", "val_limit=128", "test_limit=200",
+                                               *overrides])
+
+
+@pytest.mark.slow
+def test_a_retrain_task_writes_its_result_and_keeps_its_weights(ray_local, data_ref, tmp_path, capsys):
+    result = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="cnn seed 0: ")
+    saved = json.loads((tmp_path / "seed0" / "result.json").read_text())
+    assert saved["test_accuracy"] == result["test_accuracy"] > 0.2  # 10 classes: chance is 0.1
+    assert saved["epochs"] == 2 and saved["resources"] == {"CPU": 1.0}
+    assert saved["started_at"] < saved["finished_at"]
+    assert (tmp_path / "seed0" / "checkpoint" / "checkpoint.pt").is_file()  # the retrained weights stay
+    lines = capsys.readouterr().out
+    assert "cnn seed 0: epoch   1/2" in lines and "cnn seed 0: epoch   2/2" in lines
+
+
+@pytest.mark.slow
+def test_a_failed_retrain_raises_and_a_rerun_continues_from_its_last_epoch(ray_local, data_ref, tmp_path, capsys):
+    with pytest.raises(Exception, match="injected failure at epoch 1"):
+        train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="first: ")
+    assert "first: epoch   1/2" in capsys.readouterr().out
+    assert not (tmp_path / "seed0" / "result.json").exists()
+    # Same folder again, as `--resume` would: epoch 1 comes from the checkpoint, only epoch 2 trains.
+    result = train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
+    out = capsys.readouterr().out
+    assert "again: epoch   1/2" not in out and "again: epoch   2/2" in out
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_finished_checkpoint_is_not_trained_again(ray_local, data_ref, tmp_path, capsys):
+    first = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", show_progress=False)
+    (tmp_path / "seed0" / "result.json").unlink()  # killed after its last epoch, before result.json
+    again = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
+    assert "again: epoch" not in capsys.readouterr().out
+    assert again["test_accuracy"] == first["test_accuracy"] and again["history"] == first["history"]
+
+
+def test_more_than_one_worker_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="use runner.train for DDP"):
+        train_in_task("cnn", smoke(), None, Workers(2, False, 1.0), tmp_path, "seed0")
