@@ -44,6 +44,9 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
 
 def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -> None:
     """The loop itself, wherever it runs: a Ray Train worker, or a single-worker sweep trial (jobs/session.py)."""
+    # When this worker began to hold its resources, for the sweep's timeline and cluster-busy figure: before the
+    # data and the model are built, which the run holds its CPU/GPU for too. A restart keeps the first.
+    started_at = loop_config.get("held_since") or datetime.now(UTC).isoformat()
     name, cfg = loop_config["model"], loop_config["config"]
     rank, world, device = session.rank, session.world, session.device
     # Ray may pin OMP_NUM_THREADS to 1; a CPU worker should use every core it reserved.
@@ -62,9 +65,8 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -
     total_steps = steps_per_epoch * cfg["epochs"]
     lrs = lr_table([g["lr"] for g in optimizer.param_groups], cfg, total_steps) if static else None
     schedule = make_schedule(optimizer, cfg, total_steps, cycle_momentum=not static)
-    # started_at: when this worker began to hold its resources, for the sweep's timeline (a restart keeps the first).
     state = {"epoch": 0, "history": [], "train_time_s": 0.0, "train_images": 0, "compile_time_s": 0.0,
-             "started_at": datetime.now(UTC).isoformat()}
+             "started_at": started_at}
     checkpoint = session.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:

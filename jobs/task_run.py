@@ -11,6 +11,7 @@ Ray Train's TorchTrainer (jobs/runner.py), which gives them DDP.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -34,7 +35,8 @@ ATTEMPTS = 2  # as FailureConfig(max_failures=1): a worker that dies is replaced
 # A generator task streams each epoch's metrics to the driver as it ends. Ray's own retry would replay the
 # generator and find fewer epochs after a resume, so the driver retries instead (max_retries=0).
 @ray.remote(max_retries=0)
-def loop_task(loop_config: dict[str, Any], folder: str) -> Iterator[dict[str, Any]]:
+def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Iterator[dict[str, Any]]:
+    loop_config = {**loop_config, "held_since": held_since(submitted)}
     lines: queue.Queue = queue.Queue()
     failure: list[BaseException] = []
     session = TaskSession(Path(folder))
@@ -58,6 +60,25 @@ def loop_task(loop_config: dict[str, Any], folder: str) -> Iterator[dict[str, An
     yield {"summary": json.loads((session.checkpoint / SUMMARY_FILE).read_text())}
 
 
+def held_since(submitted: float) -> str:
+    """When this task began to hold its CPU/GPU: a worker process Ray started for it holds them while it starts
+    and imports torch, seconds before this function runs; a process that already ran, from now."""
+    created = process_started() or time.time()
+    return datetime.fromtimestamp(created if created >= submitted else time.time(), UTC).isoformat()
+
+
+def process_started() -> float | None:
+    """This process's start as a Unix time, from Linux's /proc (its age in clock ticks since boot); None elsewhere."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        # Field 22 is starttime, in clock ticks since boot; the fields after the name in ')' start at field 3.
+        age = uptime - int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - age
+
+
 def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
                   name: str, show_progress: bool = True, label: str = "") -> dict[str, Any]:
     """Train one model on one worker in a Ray task and write OUTPUT/NAME/result.json, as `runner.train` does."""
@@ -71,7 +92,7 @@ def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, w
         try:
             summary = None
             for ref in loop_task.options(**resources).remote({"model": model, "config": config, "data": data_ref},
-                                                             str(run_dir)):
+                                                             str(run_dir), time.time()):
                 item = ray.get(ref)
                 if "summary" in item:
                     summary = item["summary"]

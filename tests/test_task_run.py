@@ -2,6 +2,7 @@
 that continues from the last epoch instead of starting over."""
 
 import json
+import time
 
 import pytest
 
@@ -54,3 +55,17 @@ def test_a_finished_checkpoint_is_not_trained_again(ray_local, data_ref, tmp_pat
 def test_more_than_one_worker_is_refused(tmp_path):
     with pytest.raises(ValueError, match="use runner.train for DDP"):
         train_in_task("cnn", smoke(), None, Workers(2, False, 1.0), tmp_path, "seed0")
+
+
+def test_a_task_holds_its_resources_from_its_process_start_when_ray_started_the_process_for_it():
+    from datetime import datetime
+
+    from jobs.task_run import held_since, process_started
+
+    started = process_started()
+    assert started is not None and started < time.time()
+    # Submitted before this process existed: Ray started the process for the task, which held its CPU meanwhile.
+    assert datetime.fromisoformat(held_since(started - 5)).timestamp() == pytest.approx(started, abs=0.05)
+    # Submitted after: a process that already ran something else holds the CPU for this task from now on.
+    now = time.time()
+    assert datetime.fromisoformat(held_since(started + 1)).timestamp() >= now
