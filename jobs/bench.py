@@ -162,7 +162,7 @@ def cpu_section(data: Any, root: Path, cfg: dict[str, Any], args: argparse.Names
             f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; command: `{command}`.\n"
             f"Model: the default `cnn` ({models.count_parameters(models.build('cnn', cfg)):,} parameters), "
             f"batch {args.batch_size}, AdamW, {'bf16 autocast' if bf16 else 'fp32'} on both sides (`precision` auto on "
-            "this CPU); each figure is the median of {args.rounds} timed epochs of "
+            f"this CPU); each figure is the median of {args.rounds} timed epochs of "
             f"{args.images:,} images after a warm-up epoch, the sides taking turns epoch by epoch; "
             f"reference DataLoader with {args.loader_workers} worker processes.\n\n"
             "| augmentation | ours (img/s) | reference (img/s) | speed-up | reference, channels_last (img/s) | "

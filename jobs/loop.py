@@ -28,7 +28,7 @@ from jobs.config import for_device
 from jobs.data import Mnist, limit
 from jobs.optim import lr_table, make_optimizer, make_schedule, param_groups
 from jobs.precision import resolve_precision
-from jobs.session import TrainSession, TuneSession, assigned_cpus
+from jobs.session import OneProcessSession, TrainSession, assigned_cpus
 from jobs.sharding import rank_slice
 from jobs.static_step import StaticStep
 from jobs.tasks import make_task
@@ -42,8 +42,9 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
     run_loop(loop_config, TrainSession())
 
 
-def run_loop(loop_config: dict[str, Any], session: TrainSession | TuneSession) -> None:
-    """The loop itself, wherever it runs: a Ray Train worker, or a single-worker sweep trial (jobs/session.py)."""
+def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSession) -> None:
+    """The loop itself, wherever it runs: a Ray Train worker, a single-worker sweep trial, or a retrain task
+    (jobs/session.py)."""
     # When this worker began to hold its resources, for the sweep's timeline and cluster-busy figure: before the
     # data and the model are built, which the run holds its CPU/GPU for too. A restart keeps the first.
     started_at = loop_config.get("held_since") or datetime.now(UTC).isoformat()
@@ -166,7 +167,7 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def report(session: TrainSession | TuneSession, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any,
+def report(session: TrainSession | OneProcessSession, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any,
            optimizer: torch.optim.Optimizer, schedule: Any, state: dict[str, Any], train_loss: float,
            epoch_time: float, images: int, device: torch.device, progress: Any) -> None:
     """Rank 0 evaluates and checkpoints; every rank reports, which under Ray Train is a barrier."""

@@ -63,8 +63,9 @@ def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Ite
 def held_since(submitted: float) -> str:
     """When this task began to hold its CPU/GPU: a worker process Ray started for it holds them while it starts
     and imports torch, seconds before this function runs; a process that already ran, from now."""
-    created = process_started() or time.time()
-    return datetime.fromtimestamp(created if created >= submitted else time.time(), UTC).isoformat()
+    created = process_started()
+    held = created if created is not None and created >= submitted else time.time()
+    return datetime.fromtimestamp(held, UTC).isoformat()
 
 
 def process_started() -> float | None:

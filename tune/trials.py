@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from tune.usage import parse_time
+
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "images_per_s",
                 "map_50", "map")
 ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Failure)\b.*)$")
@@ -56,9 +58,10 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
     """From a trial's start (the driver's clock) to its first training step (the trial's): its start-up."""
-    if not start or not end:
+    start_time, end_time = parse_time(start), parse_time(end)
+    if not start_time or not end_time:
         return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 2)
+    return round((end_time - start_time).total_seconds(), 2)
 
 
 def reported_times(result: Any) -> dict[str, str | None]:
