@@ -1,177 +1,22 @@
-"""`make bench`: training throughput of our loop against the common DataLoader recipe, same model and batch.
+"""`make bench`: training throughput of our loop against the common DataLoader recipe (jobs/engine/benchmark.py).
 
-Ours: uint8 MNIST on the device once, batched normalisation/augmentation, the loop's own `run_epoch`.
-Reference: torchvision `MNIST` + `ToTensor`/`Normalize` (+ `RandomAffine` when augmenting) + `DataLoader`.
-Both train the same CNN with the same optimizer and batch size in this process, one after the other, and the
-ratio, the machine and the command are written to BENCHMARKS.md. When a GPU is visible a second section is
-written beside this one (jobs/bench_gpu.py): the captured step against two GPU recipes, and the time to 99%.
+Writes its section of BENCHMARKS.md; on a machine with a GPU a second section (jobs/engine/benchmark_gpu.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gzip
-import os
-import platform
-import shutil
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-import models
-from jobs import config as run_config
-from jobs.augment import memory_format
-from jobs.data import FILES, find_file, limit, load_mnist, resolve_data_dir
-from jobs.errors import ArgumentParser, UsageError, run_cli
-from jobs.loop import place, run_epoch
-from jobs.optim import make_optimizer, make_schedule, param_groups
-from jobs.precision import autocast, resolve_precision
-from jobs.tasks.classification import ClassificationTask
-
-BEGIN, END = "<!-- bench:loop:begin -->", "<!-- bench:loop:end -->"
-CPU = torch.device("cpu")
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device, so that a time taken next covers its queued work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def torchvision_root(folder: Path, into: Path) -> Path:
-    """torchvision's MNIST wants MNIST/raw/<uncompressed files>; build that from our data folder."""
-    raw = into / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for stem in FILES.values():
-        source = find_file(folder, stem)
-        opener = gzip.open if source.suffix == ".gz" else open
-        with opener(source, "rb") as src, open(raw / stem, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return into
-
-
-def reference_epoch(root: Path, model: torch.nn.Module, cfg: dict[str, Any], n: int, augment: bool,
-                    workers: int, channels_last: bool = False, device: torch.device = CPU,
-                    bf16: bool = False, fused: bool = False) -> Callable[[], float]:
-    """The common recipe; each call trains one epoch and returns its images/s.
-
-    On a GPU: pinned memory and non-blocking copies; `bf16` adds autocast, `fused` the fused optimizer."""
-    from torch.utils.data import DataLoader, Subset
-    from torchvision import datasets, transforms
-
-    steps = [transforms.RandomAffine(cfg["rotate_deg"], translate=(cfg["shift_px"] / 28,) * 2)] if augment else []
-    transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    dataset = Subset(datasets.MNIST(str(root), train=True, transform=transform), range(n))
-    loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0, pin_memory=device.type == "cuda")
-    layout = memory_format(channels_last)
-    model = model.to(device, memory_format=layout)
-    optimizer = make_optimizer(param_groups(model, cfg), cfg, device if fused else None)
-    precision = (lambda: autocast(device)) if bf16 else contextlib.nullcontext
-    model.train()
-
-    def epoch() -> float:
-        started, seen = time.perf_counter(), 0
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True).contiguous(memory_format=layout)
-            with precision():
-                logits = model(images)
-            loss = F.cross_entropy(logits.float(), labels.to(device, non_blocking=True))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seen += len(labels)
-        sync(device)
-        return seen / (time.perf_counter() - started)
-
-    return epoch
-
-
-def our_epoch(data: Any, model: torch.nn.Module, cfg: dict[str, Any], n: int, augment: bool) -> Callable[[], float]:
-    """Our loop's own `run_epoch` on on-device uint8 data; each call trains one epoch and returns its images/s."""
-    cfg = {**cfg, "augment": augment}
-    task = ClassificationTask(limit(data, train=n), cfg, torch.device("cpu"))
-    model = place(model, torch.device("cpu"), cfg)
-    optimizer = make_optimizer(param_groups(model, cfg), cfg)
-    schedule = make_schedule(optimizer, {**cfg, "schedule": "constant"}, 1)
-    model.train()
-
-    def epoch() -> float:
-        indices = torch.randperm(task.train_size)
-        started = time.perf_counter()
-        run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"])
-        return task.train_size / (time.perf_counter() - started)
-
-    return epoch
-
-
-def interleaved_medians(epochs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
-    """One epoch of each side per round, so that drift in the machine's speed hits every side alike.
-
-    A first round warms up loader workers and the allocator and is not counted."""
-    speeds: dict[str, list[float]] = {name: [] for name in epochs}
-    for round_ in range(rounds + 1):
-        for name, epoch in epochs.items():
-            speed = epoch()
-            if round_:
-                speeds[name].append(speed)
-    return {name: statistics.median(values) for name, values in speeds.items()}
-
-
-def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} (CPU)"
-
-
-def write_section(path: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if begin in old and end in old:
-        new = old.split(begin)[0] + text + old.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + text + "\n"
-    path.write_text(new)
-
-
-def cpu_section(data: Any, root: Path, cfg: dict[str, Any], args: argparse.Namespace, command: str) -> str:
-    rows, bf16 = [], cfg["precision"] == "bf16"  # both sides compute alike: the ratio is the data path and the loop
-    for augment in (False, True):
-        torch.manual_seed(0)
-        speeds = interleaved_medians({
-            "ours": our_epoch(data, models.build("cnn", cfg), cfg, args.images, augment),
-            "reference": reference_epoch(root, models.build("cnn", cfg), cfg, args.images, augment,
-                                         args.loader_workers, bf16=bf16),
-            # The same recipe in our NHWC layout: splits the speed-up into layout and data path.
-            "reference_nhwc": reference_epoch(root, models.build("cnn", cfg), cfg, args.images, augment,
-                                              args.loader_workers, channels_last=cfg["channels_last"], bf16=bf16),
-        }, args.rounds)
-        ours, ref, ref_nhwc = speeds["ours"], speeds["reference"], speeds["reference_nhwc"]
-        rows.append((augment, ours, ref, ref_nhwc))
-        print(f"augment={augment}: ours {ours:.0f} img/s, reference {ref:.0f} img/s ({ours / ref:.2f}x), "
-              f"reference in channels_last {ref_nhwc:.0f} img/s ({ours / ref_nhwc:.2f}x)", flush=True)
-    augmentation = f"shifts ±{cfg['shift_px']:g}px, rotations ±{cfg['rotate_deg']:g}°"
-    table = "\n".join(f"| {augmentation if a else 'none'} | {o:,.0f} | {r:,.0f} | **{o / r:.2f}×** | {c:,.0f} | "
-                      f"{o / c:.2f}× |" for a, o, r, c in rows)
-    return (f"{BEGIN}\n## Training loop vs the common DataLoader recipe (CPU)\n\n"
-            f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; command: `{command}`.\n"
-            f"Model: the default `cnn` ({models.count_parameters(models.build('cnn', cfg)):,} parameters), "
-            f"batch {args.batch_size}, AdamW, {'bf16 autocast' if bf16 else 'fp32'} on both sides (`precision` auto on "
-            f"this CPU); each figure is the median of {args.rounds} timed epochs of "
-            f"{args.images:,} images after a warm-up epoch, the sides taking turns epoch by epoch; "
-            f"reference DataLoader with {args.loader_workers} worker processes.\n\n"
-            "| augmentation | ours (img/s) | reference (img/s) | speed-up | reference, channels_last (img/s) | "
-            "speed-up from the data path alone |\n|---|---:|---:|---:|---:|---:|\n"
-            f"{table}\n\nThe speed-up column is the issue's measure: our loop against the recipe as people write it. "
-            "Our loop trains in channels_last (NHWC) by default; the last two columns give the recipe that layout "
-            "too, so what remains is the gain of the on-device uint8 data path over DataLoader workers.\n\n"
-            "Target: ≥ 1.5× on this 2-core CPU. The GPU figures are in their own section, written by the same "
-            f"command when a GPU is visible.\n{END}")
+from jobs.engine import config as run_config
+from jobs.engine.benchmark import CPU, cpu_section, torchvision_root, write_section
+from jobs.engine.data import limit, load_mnist, resolve_data_dir
+from jobs.engine.errors import ArgumentParser, UsageError, run_cli
+from jobs.engine.precision import resolve_precision
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sections in ("auto", "cpu", "both"):
             write_section(Path(args.out), cpu_section(data, root, cpu_cfg, args, command))
         if gpu:
-            from jobs.bench_gpu import GPU_BEGIN, GPU_END, gpu_section
+            from jobs.engine.benchmark_gpu import GPU_BEGIN, GPU_END, gpu_section
 
             text = gpu_section(data, limit(data, train=args.race_images), root, cfg, args, device, command)
             write_section(Path(args.out), text, GPU_BEGIN, GPU_END)

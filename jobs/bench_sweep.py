@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.errors import ArgumentParser, run_cli
+from jobs.engine.errors import ArgumentParser, run_cli
 
 SMALL = ["--preset", "smoke", "--set", "train_limit=256", "--set", "val_limit=128", "--set", "test_limit=200",
          "--set", "epochs=1"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.data import download, load_mnist, resolve_data_dir
-from jobs.errors import ArgumentParser, UsageError, run_cli
+from jobs.engine.data import download, load_mnist, resolve_data_dir
+from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

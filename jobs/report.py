@@ -9,32 +9,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from jobs.errors import UsageError, run_cli
-from jobs.sweep_folder import find_sweep
-
-REPORT_FILE = "report.html"
-
-
-def write_report(output: Path) -> dict[str, Any]:
-    """Write every comparison file and report.html under OUTPUT; returns their paths and the verdict in words.
-
-    Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
-    """
-    from tune.aggregate import comparison_table, load_results, write_comparison
-    from tune.report_html import findings, plain, render_report, what_this_means
-
-    output = Path(output)
-    results = load_results(output)
-    table = comparison_table(results)
-    files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
-    html_path = output / REPORT_FILE
-    html_path.write_text(render_report(results, table), encoding="utf-8")
-    files["report_html"] = html_path
-    found = findings(results, table)
-    return {"files": files, "summary": plain(what_this_means(found)),
-            "best_model": found.best["model"] if found.best else None, "table": table}
+from jobs.engine.errors import UsageError, run_cli
+from tune.report import write_report
+from tune.sweep_folder import find_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import models
-from jobs import config as run_config
-from jobs.errors import ArgumentParser, UsageError, run_cli
-from jobs.loopback import prefer_loopback
+from jobs.engine import config as run_config
+from jobs.engine.errors import ArgumentParser, UsageError, run_cli
+from jobs.engine.loopback import prefer_loopback
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(models.model_names())}")
     config = run_config.resolve(args.model, args.preset, args.overrides)
     # Everything a user can get wrong is checked before Ray starts.
-    from jobs.data import load_mnist
-    from jobs.preflight import check_model_assets
+    from jobs.engine.data import load_mnist
+    from jobs.engine.preflight import check_model_assets
 
     data = load_mnist(args.data_dir)
     check_model_assets(args.model, config)
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     prefer_loopback(args.address)
     import ray
 
-    from jobs.cluster import connect, plan_workers
-    from jobs.runner import train
+    from jobs.engine.cluster import connect, plan_workers
+    from jobs.engine.launch import train
 
     connect(args.address, args.verbose)
     workers = plan_workers(args.workers, args.gpu)

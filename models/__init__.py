@@ -7,15 +7,17 @@ from models import cnn, faster_rcnn, finetune, resnet, vit  # noqa: F401  (regis
 from models.registry import (
     ConfigError,
     ModelSpec,
+    Param,
     build,
     count_parameters,
     defaults,
     model_config,
     model_names,
+    params,
     register_model,
     spec,
     validate,
 )
 
-__all__ = ["ConfigError", "ModelSpec", "build", "count_parameters", "defaults", "model_config", "model_names",
-           "register_model", "spec", "validate"]
+__all__ = ["ConfigError", "ModelSpec", "Param", "build", "count_parameters", "defaults", "model_config", "model_names",
+           "params", "register_model", "spec", "validate"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.registry import Config, ConfigError, register_model
+from models.mnist import SIDE
+from models.registry import Config, ConfigError, Param, register_model
 
-SIDE = 28
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
@@ -60,10 +60,21 @@ def conv_block(cin: int, cout: int, cfg: Config) -> nn.Sequential:
 
 @register_model(
     "cnn",
-    defaults={"channels": (16, 32), "convs_per_block": 2, "kernel_size": 3, "stride": 1, "padding": "same",
-              "pooling": "max", "batch_norm": True, "dropout": 0.3, "hidden": 256},
-    choices={"pooling": ("max", "avg", "none"), "padding": ("same", "valid")},
+    params={
+        "channels": Param((16, 32), "output channels of each conv block (one block per entry)", ge=1, le=4096),
+        "convs_per_block": Param(2, "convolutions in each block", ge=1, le=8),
+        "kernel_size": Param(3, "side of every conv kernel, pixels", ge=1, le=27),
+        "stride": Param(1, "stride of every conv", ge=1, le=4),
+        "padding": Param("same", "same keeps a block's input size before pooling; valid pads nothing",
+                         choices=("same", "valid")),
+        "pooling": Param("max", "2x2 pooling after each block", choices=("max", "avg", "none")),
+        "batch_norm": Param(True, "batch norm after each conv"),
+        "dropout": Param(0.3, "dropout before the head (half of it after each block)", ge=0, lt=1),
+        "hidden": Param(256, "width of the MLP head's hidden layer", ge=1, le=65536),
+    },
     check=check,
+    cpu_bf16=True,
+    gpu_share=0.25,
     summary="CNN from scratch: conv-BN-ReLU blocks with pooling, dropout and an MLP head",
 )
 def build_cnn(cfg: Config) -> nn.Module:

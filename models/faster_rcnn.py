@@ -23,7 +23,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
 from models.pretrained import check_available, check_lr_scale, load_imagenet, lr_groups
-from models.registry import Config, ConfigError, register_model
+from models.registry import Config, ConfigError, Param, register_model
 
 NAME = "faster_rcnn"
 NUM_CLASSES = 11  # background + digits 0-9 (label = digit + 1)
@@ -178,13 +178,27 @@ class DigitFasterRCNN(FasterRCNN):
 
 @register_model(
     NAME,
-    defaults={"backbone": "small_cnn", "weights": "none", "width": 32, "trainable_layers": 3,
-              "backbone_lr_scale": 0.1, "canvas_size": 84, "max_digits": 3, "scale_min": 0.8, "scale_max": 1.6,
-              "digits_per_canvas": 2.0, "anchor_sizes": (12, 20, 32), "aspect_ratios": (1.0, 2.0),
-              "representation_size": 256, "rpn_batch_size_per_image": 64, "rpn_pre_nms_top_n": 200,
-              "rpn_post_nms_top_n": 50, "box_batch_size_per_image": 32, "box_detections_per_img": 10,
-              "box_score_thresh": 0.01},
-    choices={"backbone": ("small_cnn", "resnet18_fpn", "mobilenet_v3_fpn"), "weights": ("none", "imagenet")},
+    params={
+        "backbone": Param("small_cnn", "feature extractor", choices=("small_cnn", "resnet18_fpn", "mobilenet_v3_fpn")),
+        "weights": Param("none", "ImageNet weights for an FPN backbone, or none", choices=("none", "imagenet")),
+        "width": Param(32, "channels of the small CNN backbone (a multiple of 8)", ge=8, le=1024),
+        "trainable_layers": Param(3, "pre-trained backbone stages left trainable", ge=0, le=5),
+        "backbone_lr_scale": Param(0.1, "lr of pre-trained layers as a fraction of lr", ge=0, le=1),
+        "canvas_size": Param(84, "side of a canvas, pixels", ge=28, le=1024),
+        "max_digits": Param(3, "most digits on one canvas", ge=1, le=32),
+        "scale_min": Param(0.8, "smallest digit scale on a canvas", gt=0, le=8),
+        "scale_max": Param(1.6, "largest digit scale on a canvas", gt=0, le=8),
+        "digits_per_canvas": Param(2.0, "mean digits per canvas (sets how many canvases a split makes)", gt=0, le=32),
+        "anchor_sizes": Param((12, 20, 32), "anchor box sides, pixels", gt=0, le=1024),
+        "aspect_ratios": Param((1.0, 2.0), "anchor height/width ratios", gt=0, le=10),
+        "representation_size": Param(256, "width of the box head", ge=1, le=8192),
+        "rpn_batch_size_per_image": Param(64, "anchors sampled per image for the RPN loss", ge=1, le=4096),
+        "rpn_pre_nms_top_n": Param(200, "proposals kept before NMS", ge=1, le=10000),
+        "rpn_post_nms_top_n": Param(50, "proposals kept after NMS", ge=1, le=10000),
+        "box_batch_size_per_image": Param(32, "RoIs sampled per image for the box loss", ge=1, le=4096),
+        "box_detections_per_img": Param(10, "detections kept per canvas", ge=1, le=1000),
+        "box_score_thresh": Param(0.01, "detections below this score are dropped", ge=0, lt=1),
+    },
     check=check,
     task="detection",
     summary="Faster R-CNN (torchvision) on 84 px canvases of 1-3 digits; small CNN, ResNet-18 or MobileNetV3 + FPN",

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import AlexNet_Weights, VGG16_Weights, WeightsEnum, alexnet, vgg16
 
-from jobs.augment import MEAN as MNIST_MEAN
-from jobs.augment import STD as MNIST_STD
+from models.mnist import MEAN as MNIST_MEAN
+from models.mnist import NUM_CLASSES
+from models.mnist import STD as MNIST_STD
 from models.pretrained import assets_check, check_lr_scale, load_imagenet, lr_groups
-from models.registry import Config, ConfigError, register_model
+from models.registry import Config, ConfigError, Param, register_model
 
 MAX_INPUT = 224  # ImageNet's own resolution: upsampling a 28px digit further only costs time
 
@@ -103,7 +104,7 @@ class FineTuned(nn.Module):
         super().__init__()
         family = FAMILIES[name]
         self.adapter = ImageNetInput(cfg["input_size"] or min_input_size(name), family.weights)
-        self.net = family.constructor(num_classes=10)
+        self.net = family.constructor(num_classes=NUM_CLASSES)
         self.head = self.net.classifier[-1]
         self.pretrained = cfg["weights"] == "imagenet"
         self.backbone_lr_scale = cfg["backbone_lr_scale"]
@@ -120,16 +121,26 @@ class FineTuned(nn.Module):
         return lr_groups(self, [self.head] if self.pretrained else [self], lr, self.backbone_lr_scale)
 
 
-def register(name: str, summary: str) -> None:
+def register(name: str, summary: str, gpu_share: float) -> None:
     register_model(
         name,
-        defaults={"weights": "imagenet", "freeze_features": True, "backbone_lr_scale": 0.1, "input_size": 0},
-        choices={"weights": ("imagenet", "none")},
+        params={
+            "weights": Param("imagenet", "ImageNet weights, or none to train from scratch",
+                             choices=("imagenet", "none")),
+            "freeze_features": Param(True, "freeze the pre-trained feature extractor"),
+            "backbone_lr_scale": Param(0.1, "lr of pre-trained layers as a fraction of lr", ge=0, le=1),
+            "input_size": Param(0, "side the digits are resized to on the device, pixels; 0 = the smallest that "
+                                   "works", ge=0, le=MAX_INPUT),
+        },
+        cpu_bf16=True,
+        gpu_share=gpu_share,
         check=checker(name),
         summary=summary,
         assets=assets_check(name, FAMILIES[name].weights),
     )(functools.partial(FineTuned, name))
 
 
-register("vgg16", "VGG16 (torchvision) fine-tuned from ImageNet: grey 28px upsampled to 3x32px, new 10-way head")
-register("alexnet", "AlexNet (torchvision) fine-tuned from ImageNet: grey 28px upsampled to 3x63px, new 10-way head")
+register("vgg16", "VGG16 (torchvision) fine-tuned from ImageNet: grey 28px upsampled to 3x32px, new 10-way head",
+         gpu_share=1.0)
+register("alexnet", "AlexNet (torchvision) fine-tuned from ImageNet: grey 28px upsampled to 3x63px, new 10-way head",
+         gpu_share=0.5)

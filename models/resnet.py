@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
+from models.mnist import NUM_CLASSES
 from models.pretrained import StateDict, assets_check, check_lr_scale, load_imagenet, lr_groups
-from models.registry import Config, register_model
+from models.registry import Config, Param, register_model
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 
@@ -36,7 +37,7 @@ def convert_stem(state: StateDict) -> StateDict:
 class GreyResNet18(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
-        self.net = resnet18(num_classes=10)
+        self.net = resnet18(num_classes=NUM_CLASSES)
         self.net.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
         self.net.maxpool = nn.Identity()
         self.pretrained = cfg["weights"] == "imagenet"
@@ -55,8 +56,13 @@ class GreyResNet18(nn.Module):
 
 @register_model(
     "resnet18",
-    defaults={"weights": "none", "backbone_lr_scale": 0.1},
-    choices={"weights": ("none", "imagenet")},
+    params={
+        "weights": Param("none", "from scratch, or ImageNet weights (RGB stem summed to grey)",
+                         choices=("none", "imagenet")),
+        "backbone_lr_scale": Param(0.1, "lr of pre-trained layers as a fraction of lr", ge=0, le=1),
+    },
+    cpu_bf16=True,
+    gpu_share=0.5,
     check=lambda cfg: check_lr_scale("resnet18", cfg),
     summary="ResNet-18 (torchvision) with a 3x3 stride-1 grey stem; from scratch or ImageNet weights",
     assets=assets_check("resnet18", WEIGHTS),

@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import Config, ConfigError, register_model
-
-SIDE = 28
+from models.mnist import SIDE
+from models.registry import Config, ConfigError, Param, register_model
 
 
 def check(cfg: Config) -> None:
@@ -108,10 +107,19 @@ class ViT(nn.Module):
 
 @register_model(
     "vit",
-    defaults={"patch_size": 4, "dim": 128, "depth": 6, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.1,
-              "attn_dropout": 0.0, "pool": "mean", "pos_embedding": "sincos"},
-    choices={"pool": ("cls", "mean"), "pos_embedding": ("learned", "sincos")},
+    params={
+        "patch_size": Param(4, "side of a square patch, pixels; must divide 28", ge=1, le=28),
+        "dim": Param(128, "token width", ge=1, le=4096),
+        "depth": Param(6, "transformer blocks", ge=1, le=64),
+        "heads": Param(4, "attention heads per block; must divide dim", ge=1, le=64),
+        "mlp_ratio": Param(2.0, "MLP hidden width over dim", gt=0, le=16),
+        "dropout": Param(0.1, "dropout in the MLPs and after the patch embedding", ge=0, lt=1),
+        "attn_dropout": Param(0.0, "dropout on the attention weights", ge=0, lt=1),
+        "pool": Param("mean", "class token, or the mean of all tokens", choices=("cls", "mean")),
+        "pos_embedding": Param("sincos", "learned positions, or fixed 2-D sin-cos", choices=("learned", "sincos")),
+    },
     check=check,
+    gpu_share=0.5,
     summary="Vision Transformer from scratch: conv patch embedding, pre-norm SDPA blocks, cls or mean pooling",
 )
 def build_vit(cfg: Config) -> nn.Module:

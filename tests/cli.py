@@ -16,7 +16,7 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 
 
 def run_in_process(main, args: list[str], capsys) -> subprocess.CompletedProcess:
     """The same entry point and error handling as the command line, without a new interpreter per case."""
-    from jobs.errors import run_cli
+    from jobs.engine.errors import run_cli
 
     try:
         run_cli(lambda: main(args))

@@ -57,7 +57,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_dir: Path):
-    from jobs.data import load_mnist
+    from jobs.engine.data import load_mnist
 
     return load_mnist(str(mnist_dir))
 
@@ -67,7 +67,7 @@ def ray_local():
     """One embedded Ray on 127.0.0.1 (token auth as Ray 2.60 defaults), shared by every in-process run."""
     import ray
 
-    from jobs.cluster import connect
+    from jobs.engine.cluster import connect
 
     connect(None)
     yield ray
@@ -97,9 +97,9 @@ def data_ref(ray_local, mnist):
 @pytest.fixture
 def smoke_run(ray_local, data_ref, tmp_path):
     """Train MODEL on the smoke preset through Ray Train in this process; returns result.json's content."""
-    from jobs import config as run_config
-    from jobs.cluster import plan_workers
-    from jobs.runner import train
+    from jobs.engine import config as run_config
+    from jobs.engine.cluster import plan_workers
+    from jobs.engine.launch import train
 
     def run(model: str, overrides: list[str] | None = None, workers: int = 1, name: str = "run",
             max_failures: int = 1) -> dict:
@@ -119,7 +119,7 @@ def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
     """
     from ray.train import UserCallback
 
-    from jobs import runner
+    from jobs.engine import launch as runner
 
     log = tmp_path / "train-events.jsonl"
 

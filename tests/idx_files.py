@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.data import FILES, IMAGE_MAGIC, LABEL_MAGIC
+from jobs.engine.data import FILES, IMAGE_MAGIC, LABEL_MAGIC
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

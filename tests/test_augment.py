@@ -4,11 +4,11 @@ import torch
 from torch import nn
 
 import models
-from jobs.augment import MEAN, STD, prepare_batch
-from jobs.config import LOOP_DEFAULTS
-from jobs.data import Mnist
-from jobs.loop import place
-from jobs.tasks.classification import ClassificationTask
+from jobs.engine.augment import MEAN, STD, prepare_batch
+from jobs.engine.config import LOOP_DEFAULTS
+from jobs.engine.data import Mnist
+from jobs.engine.loop import place
+from jobs.engine.tasks.classification import ClassificationTask
 
 
 def digits(n: int = 8) -> torch.Tensor:

@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 
-from jobs.bench import BEGIN, END, write_section
-from jobs.bench_gpu import GPU_BEGIN, GPU_END
+from jobs.engine.benchmark import BEGIN, END, write_section
+from jobs.engine.benchmark_gpu import GPU_BEGIN, GPU_END
 from tests.cli import assert_usage_error, run_module
 
 TINY = ["--images", "256", "--rounds", "1", "--loader-workers", "0", "--gpu-loader-workers-max", "0",

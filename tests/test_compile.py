@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 import models
-from jobs import config as run_config
-from jobs.data import Mnist
-from jobs.errors import UsageError
-from jobs.loop import place, run_epoch, wants_static_step
-from jobs.optim import lr_table, make_optimizer, make_schedule, param_groups
-from jobs.static_step import StaticStep
-from jobs.tasks.classification import ClassificationTask
+from jobs.engine import config as run_config
+from jobs.engine.data import Mnist
+from jobs.engine.errors import UsageError
+from jobs.engine.loop import place, run_epoch, wants_static_step
+from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.engine.static_step import StaticStep
+from jobs.engine.tasks.classification import ClassificationTask
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process
 

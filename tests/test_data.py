@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-from jobs.data import FILES, limit, load_mnist
-from jobs.errors import UsageError
+from jobs.engine.data import FILES, limit, load_mnist
+from jobs.engine.errors import UsageError
 from tests.idx_files import write_mnist
 
 REAL_MD5 = {

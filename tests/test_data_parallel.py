@@ -10,10 +10,10 @@ import torch
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from jobs import cluster
-from jobs.cluster import Workers, plan_workers
-from jobs.errors import UsageError
-from jobs.loop import mean_over_ranks
+from jobs.engine import cluster
+from jobs.engine.cluster import Workers, plan_workers
+from jobs.engine.errors import UsageError
+from jobs.engine.loop import mean_over_ranks
 from jobs.train import main as train_main
 from tests.cli import assert_usage_error, run_in_process
 

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 import models
-from jobs import config as run_config
-from jobs.data import Mnist
-from jobs.tasks.detection import DetectionTask
-from jobs.tasks.detection_data import as_float, centred
+from jobs.engine import config as run_config
+from jobs.engine.data import Mnist
+from jobs.engine.tasks.detection import DetectionTask
+from jobs.engine.tasks.detection_data import as_float, centred
 from jobs.train import main as train_main
 from tests.cli import assert_usage_error, run_in_process
 
@@ -69,7 +69,7 @@ def test_invalid_configs_are_rejected(override, message):
 
 def test_the_train_command_rejects_an_unknown_backbone_in_one_line(capsys):
     proc = run_in_process(train_main, ["--model", "faster_rcnn", "--set", "backbone=nope"], capsys)
-    assert_usage_error(proc, "faster_rcnn: backbone='nope' is not one of small_cnn, resnet18_fpn")
+    assert_usage_error(proc, "backbone='nope' is not one of small_cnn, resnet18_fpn")
 
 
 class Oracle(nn.Module):

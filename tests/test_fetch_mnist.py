@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs import fetch_mnist
-from jobs.data import FILES, load_mnist
+from jobs.engine.data import FILES, load_mnist
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import write_mnist
 from tests.k8s_helpers import containers, env_values, pod_templates, the_rayjob

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import models
-from jobs.augment import MEAN, STD
-from jobs.optim import param_groups
+from jobs.engine.augment import MEAN, STD
+from jobs.engine.optim import param_groups
 from jobs.train import main as train_main
 from models.finetune import FAMILIES, ImageNetInput, min_input_size
 from tests.cli import assert_usage_error, run_in_process

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import models
-from jobs import config as run_config
-from jobs.loop import place
-from jobs.optim import lr_table, make_optimizer, param_groups
-from jobs.static_step import StaticStep
-from jobs.tasks.classification import ClassificationTask
+from jobs.engine import config as run_config
+from jobs.engine.loop import place
+from jobs.engine.optim import lr_table, make_optimizer, param_groups
+from jobs.engine.static_step import StaticStep
+from jobs.engine.tasks.classification import ClassificationTask
 from tests.test_compile import small_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -59,7 +59,7 @@ def test_an_epoch_makes_no_host_sync():
 
 
 def test_faster_rcnn_trains_a_step_on_cuda():
-    from jobs.tasks.detection import DetectionTask
+    from jobs.engine.tasks.detection import DetectionTask
 
     cfg = run_config.preset_config("faster_rcnn", "smoke")
     task = DetectionTask(small_data(120).to(CUDA), cfg, CUDA)

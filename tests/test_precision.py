@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 import models
-from jobs import config as run_config
-from jobs import precision
-from jobs.data import Mnist
-from jobs.errors import UsageError
-from jobs.tasks.classification import ClassificationTask
+from jobs.engine import config as run_config
+from jobs.engine import precision
+from jobs.engine.data import Mnist
+from jobs.engine.errors import UsageError
+from jobs.engine.tasks.classification import ClassificationTask
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

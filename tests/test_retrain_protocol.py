@@ -2,10 +2,10 @@
 
 import torch
 
-from jobs import config as run_config
-from jobs.data import Mnist
-from jobs.loop import worker_data
-from jobs.sweep_steps import without_test
+from jobs.engine import config as run_config
+from jobs.engine.data import Mnist
+from jobs.engine.loop import worker_data
+from tune.orchestration import without_test
 
 
 def tiny() -> Mnist:

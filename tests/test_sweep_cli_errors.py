@@ -6,19 +6,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jobs.sweep import Sweep, main
+from jobs.sweep import main
 from tests.cli import assert_usage_error, run_in_process
+from tune.sweep_record import Sweep
 
 
 @pytest.fixture
 def no_ray(monkeypatch):
     """Fails the test if the sweep gets as far as joining or starting Ray."""
-    import jobs.cluster
+    import jobs.engine.cluster
 
     def refuse(*args, **kwargs):
         raise AssertionError("Ray was started before the bad input was caught")
 
-    monkeypatch.setattr(jobs.cluster, "connect", refuse)
+    monkeypatch.setattr(jobs.engine.cluster, "connect", refuse)
 
 
 def sweep_error(capsys, mnist_dir, *args):
@@ -64,7 +65,7 @@ def test_bad_space_file(case, tmp_path, capsys, mnist_dir, no_ray):
 
 
 def test_a_valid_space_file_passes_the_checks(tmp_path):
-    from jobs.sweep_checks import configs_for, read_space_file
+    from tune.sweep_checks import configs_for, read_space_file
 
     path = tmp_path / "space.json"
     space = {"vit": {"heads": {"choice": [2, 4]}, "dim": {"choice": [64, 96]}, "depth": {"randint": [2, 5]}}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.paths import REPO
-from tune.aggregate import fmt_accuracy
+from tune.comparison import fmt_accuracy
 
 SMALL = ["--preset", "smoke", "--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=500"]
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it fails, or waits, forever
@@ -106,11 +106,11 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
     """cnn: every trial fails; vit: its search works but the final retrain fails. Both rows say why; exit 1."""
     import ray
 
-    import jobs.sweep_steps
+    import tune.orchestration
     from jobs.sweep import main
 
     seen_by_trials = []
-    real_setup = jobs.sweep_steps.TrialSetup
+    real_setup = tune.orchestration.TrialSetup
 
     def spy(model, base, data_ref, *args, **kwargs):
         seen_by_trials.append(ray.get(data_ref).sizes())
@@ -119,8 +119,8 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
     def retrain_fails(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (injected)")
 
-    monkeypatch.setattr(jobs.sweep_steps, "TrialSetup", spy)
-    monkeypatch.setattr(jobs.sweep_steps, "train_in_task", retrain_fails)
+    monkeypatch.setattr(tune.orchestration, "TrialSetup", spy)
+    monkeypatch.setattr(tune.orchestration, "train_in_task", retrain_fails)
     for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
         monkeypatch.setenv(var, "")
     space = tmp_path / "space.json"

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from jobs.errors import UsageError
-from jobs.loopback import bypass_proxies, head_host
-from jobs.sweep_folder import check_writable, claim, find_sweep, point_latest
-from tune.usage import cluster_busy, held_seconds
+from jobs.engine.errors import UsageError
+from jobs.engine.loopback import bypass_proxies, head_host
+from tune.resource_usage import cluster_busy, held_seconds
+from tune.sweep_folder import check_writable, claim, find_sweep, point_latest
 
 
 def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path):

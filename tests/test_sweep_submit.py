@@ -14,7 +14,7 @@ import models
 from tests.k8s_helpers import ENTRYPOINT, as_local_command, rayjob_entrypoint
 from tests.paths import REPO
 from tests.ray_head import RAY, submit
-from tune.aggregate import fmt_accuracy
+from tune.comparison import fmt_accuracy
 
 OUTPUT_FILES = ("sweep.json", "trials.json", "comparison.csv", "comparison.json", "comparison.md", "report.html")
 

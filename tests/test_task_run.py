@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from jobs import config as run_config
-from jobs.cluster import Workers
-from jobs.task_run import train_in_task
+from jobs.engine import config as run_config
+from jobs.engine.cluster import Workers
+from jobs.engine.launch_task import train_in_task
 
 ONE_CPU = Workers(1, False, 1.0)
 
@@ -60,7 +60,7 @@ def test_more_than_one_worker_is_refused(tmp_path):
 def test_a_task_holds_its_resources_from_its_process_start_when_ray_started_the_process_for_it():
     from datetime import datetime
 
-    from jobs.task_run import held_since, process_started
+    from jobs.engine.launch_task import held_since, process_started
 
     started = process_started()
     assert started is not None and started < time.time()

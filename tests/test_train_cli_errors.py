@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.data import FILES
+from jobs.engine.data import FILES
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process, run_module
 from tests.idx_files import write_mnist
@@ -19,10 +19,10 @@ from tests.idx_files import write_mnist
     (["--model", "cnn", "--set", "augment=maybe"], ["expected bool"]),
     (["--model", "cnn", "--set", "channels=16,x"], ["expected comma-separated ints"]),
     (["--model", "cnn", "--set", "pooling=median"], ["pooling='median' is not one of"]),
-    (["--model", "cnn", "--set", "dropout=1.5"], ["dropout must be in [0, 1)"]),
-    (["--model", "cnn", "--set", "kernel_size=29", "--set", "padding=valid"], ["shrink 28x28 to nothing"]),
+    (["--model", "cnn", "--set", "dropout=1.5"], ["dropout=1.5: dropout must be >= 0 and < 1"]),
+    (["--model", "cnn", "--set", "kernel_size=15", "--set", "padding=valid"], ["shrink 28x28 to nothing"]),
     (["--model", "cnn", "--set", "optimizer=lion"], ["optimizer='lion' is not one of"]),
-    (["--model", "cnn", "--set", "lr=0"], ["lr must be > 0"]),
+    (["--model", "cnn", "--set", "lr=0"], ["lr=0.0: lr must be > 0"]),
 ])
 def test_bad_flags_and_configs(args, fragments, mnist_dir, capsys):
     assert_usage_error(run_in_process(main, [*args, "--data-dir", str(mnist_dir)], capsys), *fragments)

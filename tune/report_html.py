@@ -24,7 +24,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from tune.aggregate import SweepResults, display_rows, fmt_accuracy, fmt_config, fmt_number, records
+from tune.comparison import SweepResults, display_rows, fmt_accuracy, fmt_config, fmt_number, records
 from tune.stats import McNemar, correctness, mcnemar
 from tune.timeline import busy_text, caption, collect_runs, fig_timeline
 

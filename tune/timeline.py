@@ -14,7 +14,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from tune.usage import busy_resource, parse_time
+from tune.resource_usage import busy_resource, parse_time
 
 # How a bar shows how its run ended; a retrain is a final run of the best configuration, not a search trial.
 STYLES: dict[str, dict[str, Any]] = {

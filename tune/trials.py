@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from tune.usage import parse_time
+from tune.resource_usage import parse_time
 
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "images_per_s",
                 "map_50", "map")

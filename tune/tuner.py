@@ -19,10 +19,10 @@ from ray.tune.logger import TBXLoggerCallback
 from ray.tune.registry import register_trainable
 from ray.tune.schedulers import ASHAScheduler
 
-from jobs import config as run_config
-from jobs.cluster import Workers
-from jobs.progress import say
-from jobs.runner import make_trainer
+from jobs.engine import config as run_config
+from jobs.engine.cluster import Workers
+from jobs.engine.launch import make_trainer
+from jobs.engine.progress import say
 from tune.search import search_algorithm
 
 METRIC, MODE = "val_accuracy", "max"
@@ -42,17 +42,16 @@ class TrialSetup:
 
 
 def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
-    """The base config with the sampled keys applied exactly as `--set` would apply them, then validated."""
-    pairs = [f"{k}={v}" for k, v in sampled.items()]
-    return run_config.check(setup.model, run_config.apply_overrides(setup.base_config, pairs))
+    """The base config with the sampled values set, typed, then validated through the declared config."""
+    return run_config.check(setup.model, run_config.with_values(setup.base_config, sampled))
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     """The Tune trainable: validate the sample, then train it, reporting every epoch to Tune."""
     config = trial_config(setup, sampled)
     if setup.workers.count == 1:
-        from jobs.loop import run_loop
-        from jobs.session import TuneSession
+        from jobs.engine.loop import run_loop
+        from jobs.engine.sessions import TuneSession
 
         run_loop({"model": setup.model, "config": config, "data": setup.data_ref}, TuneSession())
         return

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.errors import UsageError
+from jobs.engine.errors import UsageError
 
 # Mean over seeds of these result.json numbers; the test metrics also get a spread.
 MEAN_KEYS = ("test_accuracy", "test_f1_macro", "test_f1_weighted", "test_loss", "train_time_s", "wall_time_s",

@@ -19,7 +19,6 @@ import torch
 
 import models
 
-CPU_BF16_MODELS = frozenset({"cnn", "resnet18", "alexnet", "vgg16"})
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -41,7 +40,7 @@ def resolve_precision(choice: str, device: torch.device, model: str) -> str:
         return choice
     if device.type == "cuda":
         return "bf16"
-    return "bf16" if model in CPU_BF16_MODELS and cpu_has_native_bf16() else "fp32"
+    return "bf16" if models.spec(model).cpu_bf16 and cpu_has_native_bf16() else "fp32"
 
 
 def autocast(device: torch.device, precision: str = "bf16") -> contextlib.AbstractContextManager:

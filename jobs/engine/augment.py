@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-MEAN, STD = 0.1307, 0.3081
+from models.mnist import MEAN, STD
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

@@ -17,9 +17,9 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.util.queue import Empty, Queue
 
-from jobs.cluster import Workers
-from jobs.loop import SUMMARY_FILE, train_func_per_worker
-from jobs.progress import print_epoch, print_summary
+from jobs.engine.cluster import Workers
+from jobs.engine.loop import SUMMARY_FILE, train_func_per_worker
+from jobs.engine.progress import print_epoch, print_summary
 
 RESULT_FILE = "result.json"
 

@@ -13,20 +13,21 @@ from typing import Any
 
 import ray
 
-from jobs import config as run_config
-from jobs.cluster import Workers, plan_workers
-from jobs.data import Mnist
-from jobs.errors import UsageError
-from jobs.preflight import check_model_assets
-from jobs.progress import say
-from jobs.runner import RESULT_FILE, environment, storage_path
-from jobs.sweep_folder import LATEST
-from jobs.task_run import train_in_task
+import models
+from jobs.engine import config as run_config
+from jobs.engine.cluster import Workers, plan_workers
+from jobs.engine.data import Mnist
+from jobs.engine.errors import UsageError
+from jobs.engine.launch import RESULT_FILE, environment, storage_path
+from jobs.engine.launch_task import train_in_task
+from jobs.engine.preflight import check_model_assets
+from jobs.engine.progress import say
 from tune.presets import CPUS_PER_TRIAL_WORKER, SWEEPS
+from tune.resource_usage import cluster_busy
 from tune.search import param_space
+from tune.sweep_folder import LATEST
 from tune.trials import best_trial, short_reason, trial_id, trial_record
 from tune.tuner import TrialLog, TrialSetup, can_restore, make_tuner, restore_tuner
-from tune.usage import cluster_busy
 
 
 def trial_workers(count: int, gpu: str, gpu_share: float) -> tuple[Workers, int]:
@@ -98,7 +99,6 @@ class SweepRun:
     data_ref: Any
     workers: int
     gpu: str
-    gpu_shares: dict[str, float]
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.perf_counter)
     done_before: float = 0.0  # wall time of the earlier runs of a resumed sweep
@@ -130,7 +130,7 @@ def run_model(run: SweepRun, model: str) -> None:
         run.record(model, failed(str(exc)))
         say(f"{model}: cannot be trained here: {exc}")
         return
-    workers, fits = trial_workers(run.workers, run.gpu, run.gpu_shares.get(model, 1.0))
+    workers, fits = trial_workers(run.workers, run.gpu, models.spec(model).gpu_share)
     records = search(sweep, model, base, run.search_ref, workers, fits)
     best = best_trial(records)
     n_failed = sum(r["status"] == "failed" for r in records)
@@ -141,12 +141,12 @@ def run_model(run: SweepRun, model: str) -> None:
     running = {"status": "running", "reason": None, "best_config": best["config"], "best_trial_id": best["trial_id"],
                "best_val_accuracy": best["val_accuracy"], "trials": len(records), "failed_trials": n_failed}
     run.record(model, running, records)
-    pairs = [f"{k}={v}" for k, v in best["config"].items()]
     # The retrain takes a trial's share of the cluster, so that it starts as soon as one trial's worth is free
     # rather than waiting, behind the other architectures' trials, for the whole machine.
     one_worker = replace(workers, count=1)
     try:
-        retrain(sweep, model, run_config.apply_overrides(base, pairs), run.data_ref, one_worker)
+        retrain(sweep, model, run_config.check(model, run_config.with_values(base, best["config"])), run.data_ref,
+                one_worker)
         run.record(model, {**running, "status": "ok"})
     except Exception as exc:  # noqa: BLE001 - a model that fails is recorded, the sweep goes on
         run.record(model, {**running, "status": "failed", "reason": f"final retrain failed: {short_reason(exc)}"})
@@ -169,11 +169,10 @@ def without_test(data: Mnist) -> Mnist:
     return replace(data, test_images=data.test_images[:0], test_labels=data.test_labels[:0])
 
 
-def run_sweep(sweep: Any, configs: dict[str, dict[str, Any]], data: Mnist, workers: int, gpu: str,
-              gpu_shares: dict[str, float]) -> None:
+def run_sweep(sweep: Any, configs: dict[str, dict[str, Any]], data: Mnist, workers: int, gpu: str) -> None:
     """Every architecture at once, each in a thread of its own with its own Tuner, search algorithm and ASHA:
     Ray shares the cluster among their trials and retrains, so no resource waits on another architecture's turn."""
-    run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu, gpu_shares,
+    run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu,
                    done_before=sweep.wall_time_s)
     sweep.env = environment(plan_workers(1, gpu), "see final results")
     run.record()
@@ -186,7 +185,7 @@ def run_sweep(sweep: Any, configs: dict[str, dict[str, Any]], data: Mnist, worke
     # Over every run of a resumed sweep: its wall time adds up the runs, and so do the trials and retrains.
     sweep.cluster_busy = cluster_busy(sweep.trials + retrains(sweep), sweep.wall_time_s, sweep.cluster_resources)
     sweep.save()
-    from jobs.report import write_report
+    from tune.report import write_report
 
     report = write_report(Path(sweep.output))
     busy = "" if sweep.cluster_busy is None else f", cluster busy {sweep.cluster_busy:.0%}"

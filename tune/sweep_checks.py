@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import models
-from jobs import config as run_config
-from jobs.errors import UsageError
+from jobs.engine import config as run_config
+from jobs.engine.errors import UsageError
 from tune.presets import SWEEPS
 from tune.spaces import SEARCHES, candidate_values, check_space
 
@@ -95,10 +95,9 @@ def check_space_values(model: str, space: dict[str, dict], base: dict[str, Any])
 
 
 def try_config(model: str, base: dict[str, Any], sampled: dict[str, Any]) -> None:
-    # The same path as a trial's config (tune/tuner.py trial_config): key=value pairs, then the model's check.
-    pairs = [f"{k}={v}" for k, v in sampled.items()]
+    # The same path as a trial's config (tune/tuner.py trial_config): typed values through the declared config.
     try:
-        run_config.check(model, run_config.apply_overrides(base, pairs))
+        run_config.check(model, run_config.with_values(base, sampled))
     except UsageError as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in sampled.items())
         raise UsageError(f"{shown}: {str(exc).removeprefix('--set ')}") from None

@@ -23,9 +23,9 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torchmetrics.detection import MeanAveragePrecision
 
-from jobs.data import Mnist
-from jobs.metrics import classification_metrics
-from jobs.tasks.detection_data import Canvases, as_float, centred, split_canvases
+from jobs.engine.data import Mnist
+from jobs.engine.metrics import classification_metrics
+from jobs.engine.tasks.detection_data import Canvases, as_float, centred, split_canvases
 
 # Detection outputs are per image and post-processing loops over them in Python; larger batches buy nothing
 # on a CPU and only add memory on a GPU.

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import ray
 
-from jobs.errors import UsageError
-from jobs.loopback import NO_PROXY_VARS, bypass_proxies
+from jobs.engine.errors import UsageError
+from jobs.engine.loopback import NO_PROXY_VARS, bypass_proxies
 
 QUIET_LOGGERS = ("ray", "ray.train", "ray.tune", "ray.data")
 

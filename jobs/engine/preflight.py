@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import models
-from jobs.errors import UsageError
+from jobs.engine.errors import UsageError
 
 
 def check_model_assets(model: str, config: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from jobs.data import Mnist
+from jobs.engine.data import Mnist
 
 
 class Task(Protocol):
@@ -26,11 +26,11 @@ class Task(Protocol):
 
 def make_task(kind: str, data: Mnist, config: dict[str, Any], device: torch.device) -> Task:
     if kind == "classification":
-        from jobs.tasks.classification import ClassificationTask
+        from jobs.engine.tasks.classification import ClassificationTask
 
         return ClassificationTask(data, config, device)
     if kind == "detection":
-        from jobs.tasks.detection import DetectionTask
+        from jobs.engine.tasks.detection import DetectionTask
 
         return DetectionTask(data, config, device)
     raise ValueError(f"unknown task {kind!r}")

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 
 import models
-from jobs.bench import interleaved_medians, reference_epoch, sync
-from jobs.data import Mnist, limit
-from jobs.loop import place
-from jobs.optim import lr_table, make_optimizer, param_groups
-from jobs.precision import resolve_precision
-from jobs.static_step import StaticStep
-from jobs.tasks.classification import ClassificationTask
+from jobs.engine.benchmark import interleaved_medians, reference_epoch, sync
+from jobs.engine.data import Mnist, limit
+from jobs.engine.loop import place
+from jobs.engine.optim import lr_table, make_optimizer, param_groups
+from jobs.engine.precision import resolve_precision
+from jobs.engine.static_step import StaticStep
+from jobs.engine.tasks.classification import ClassificationTask
 
 GPU_BEGIN, GPU_END = "<!-- bench:gpu:begin -->", "<!-- bench:gpu:end -->"
 RECIPES = {"recipe": {"workers": 4, "tuned": False}, "tuned": {"workers": 12, "tuned": True}}

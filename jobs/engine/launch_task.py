@@ -23,11 +23,11 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from jobs.cluster import Workers
-from jobs.loop import SUMMARY_FILE, run_loop
-from jobs.progress import print_epoch
-from jobs.runner import write_result
-from jobs.session import TaskSession
+from jobs.engine.cluster import Workers
+from jobs.engine.launch import write_result
+from jobs.engine.loop import SUMMARY_FILE, run_loop
+from jobs.engine.progress import print_epoch
+from jobs.engine.sessions import TaskSession
 
 ATTEMPTS = 2  # as FailureConfig(max_failures=1): a worker that dies is replaced once, from the last checkpoint
 

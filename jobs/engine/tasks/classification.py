@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jobs.augment import prepare_batch
-from jobs.data import Mnist
-from jobs.metrics import classification_metrics
-from jobs.precision import autocast
+from jobs.engine.augment import prepare_batch
+from jobs.engine.data import Mnist
+from jobs.engine.metrics import classification_metrics
+from jobs.engine.precision import autocast
 
 
 class ClassificationTask:

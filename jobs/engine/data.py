@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jobs.errors import UsageError
+from jobs.engine.errors import UsageError
+from models.mnist import SIDE
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -25,7 +26,6 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
-SIDE = 28
 VALIDATION_SIZE = 5_000
 SPLIT_SEED = 20_240_601  # fixed: the validation split must not move between runs or trials
 

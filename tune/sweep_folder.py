@@ -12,10 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs.errors import UsageError
+from jobs.engine.errors import UsageError
 
 LATEST = "latest"
 SWEEP_FILE = "sweep.json"
+TRIALS_FILE = "trials.json"
+REPORT_FILE = "report.html"
 # A sweep name becomes a folder name (and a Tune experiment name): no separators, no leading dot.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -23,15 +23,15 @@ import torch.distributed as dist
 from torch import nn
 
 import models
-from jobs.augment import memory_format
-from jobs.config import for_device
-from jobs.data import Mnist, limit
-from jobs.optim import lr_table, make_optimizer, make_schedule, param_groups
-from jobs.precision import resolve_precision
-from jobs.session import OneProcessSession, TrainSession, assigned_cpus
-from jobs.sharding import rank_slice
-from jobs.static_step import StaticStep
-from jobs.tasks import make_task
+from jobs.engine.augment import memory_format
+from jobs.engine.config import for_device
+from jobs.engine.data import Mnist, limit
+from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.engine.precision import resolve_precision
+from jobs.engine.sessions import OneProcessSession, TrainSession, assigned_cpus
+from jobs.engine.sharding import rank_slice
+from jobs.engine.static_step import StaticStep
+from jobs.engine.tasks import make_task
 
 CHECKPOINT_FILE = "checkpoint.pt"
 SUMMARY_FILE = "summary.json"

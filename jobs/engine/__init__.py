@@ -1,0 +1,1 @@
+"""The engine: data, the declared run config, the one training loop, its tasks, and launching a run on Ray."""

@@ -1,0 +1,27 @@
+"""Rebuild a sweep's comparison files and report.html from what its folder stores; trains nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tune.comparison import comparison_table, load_results, write_comparison
+from tune.report_html import findings, plain, render_report, what_this_means
+from tune.sweep_folder import REPORT_FILE
+
+
+def write_report(output: Path) -> dict[str, Any]:
+    """Write every comparison file and report.html under OUTPUT; returns their paths and the verdict in words.
+
+    Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
+    """
+    output = Path(output)
+    results = load_results(output)
+    table = comparison_table(results)
+    files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
+    html_path = output / REPORT_FILE
+    html_path.write_text(render_report(results, table), encoding="utf-8")
+    files["report_html"] = html_path
+    found = findings(results, table)
+    return {"files": files, "summary": plain(what_this_means(found)),
+            "best_model": found.best["model"] if found.best else None, "table": table}
