@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from tune.orchestration import run_sweep
 
     run_sweep(sweep, configs, data, args.workers, args.gpu)
-    return 0 if any(s.get("status") == "ok" for s in sweep.status.values()) else 1
+    return 0 if any(s.status == "ok" for s in sweep.status.values()) else 1
 
 
 if __name__ == "__main__":

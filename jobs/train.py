@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from jobs.engine.cluster import connect, plan_workers
-    from jobs.engine.launch import train
+    from jobs.engine.launch import train_with_ray_train
 
     connect(args.address, args.verbose)
     workers = plan_workers(args.workers, args.gpu)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {args.model} ({args.preset} preset) on {workers.count} worker(s), "
           f"{'GPU' if workers.use_gpu else 'CPU'}; {data.sizes()['train']} train / {data.sizes()['val']} val "
           f"images before the preset's limits", flush=True)
-    train(args.model, config, ray.put(data), workers, Path(args.output), name,
+    train_with_ray_train(args.model, config, ray.put(data), workers, Path(args.output), name,
           max_failures=args.max_failures)
     return 0
 

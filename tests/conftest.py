@@ -99,13 +99,13 @@ def smoke_run(ray_local, data_ref, tmp_path):
     """Train MODEL on the smoke preset through Ray Train in this process; returns result.json's content."""
     from jobs.engine import config as run_config
     from jobs.engine.cluster import plan_workers
-    from jobs.engine.launch import train
+    from jobs.engine.launch import train_with_ray_train
 
     def run(model: str, overrides: list[str] | None = None, workers: int = 1, name: str = "run",
             max_failures: int = 1) -> dict:
         config = run_config.resolve(model, "smoke", overrides or [])
-        return train(model, config, data_ref, plan_workers(workers, "off"), tmp_path, name, show_progress=False,
-                     max_failures=max_failures)
+        return train_with_ray_train(model, config, data_ref, plan_workers(workers, "off"), tmp_path, name,
+                                    show_progress=False, max_failures=max_failures).to_json()
 
     return run
 
@@ -119,7 +119,7 @@ def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
     """
     from ray.train import UserCallback
 
-    from jobs.engine import launch as runner
+    from jobs.engine import launch
 
     log = tmp_path / "train-events.jsonl"
 
@@ -135,10 +135,10 @@ def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
         with open(log, "a") as out:  # the controller runs on this machine
             out.write(json.dumps(event, default=str) + "\n")
 
-    make_trainer = runner.make_trainer
+    make_trainer = launch.make_trainer
 
     def make_logged_trainer(*args, callbacks: list | None = None, **kwargs):
         return make_trainer(*args, callbacks=[*(callbacks or []), EventLog()], **kwargs)
 
-    monkeypatch.setattr(runner, "make_trainer", make_logged_trainer)
+    monkeypatch.setattr(launch, "make_trainer", make_logged_trainer)
     return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -192,6 +192,32 @@ def test_rayjob_cleans_up_and_has_a_deadline(folder: str) -> None:
     assert spec["submitterPodTemplate"]["spec"]["restartPolicy"] == "Never"
 
 
+@pytest.mark.parametrize("folder", ["base", "overlays/gpu", "overlays/cpu"])
+def test_rayjob_that_never_starts_fails_long_before_its_active_deadline(folder: str) -> None:
+    """An image that cannot be pulled or a failing fetch-mnist leaves a RayJob Initializing: KubeRay fails it
+    after preRunningDeadlineSeconds instead of after the hours of activeDeadlineSeconds (docs/cluster.md)."""
+    job = the_rayjob(folder)
+    assert crd_errors(job) == []
+    spec = job["spec"]
+    pre_running = spec["preRunningDeadlineSeconds"]
+    # Room for a GPU node scale-up and a cold pull of the CUDA image; a small share of the run's own deadline.
+    assert isinstance(pre_running, int) and 600 <= pre_running <= 1800
+    assert pre_running * 4 <= spec["activeDeadlineSeconds"]
+
+
+def test_the_crd_checks_the_pre_running_deadline() -> None:
+    """The field is the v1.7.0 CRD's own (a misspelling or a bad value is rejected, not silently dropped)."""
+    good = the_rayjob("overlays/gpu")
+    assert "preRunningDeadlineSeconds" in good["spec"] and crd_errors(good) == []
+    for value in (0, "20m", 1200.5):
+        bad = copy.deepcopy(good)
+        bad["spec"]["preRunningDeadlineSeconds"] = value
+        assert any(e.startswith("spec/preRunningDeadlineSeconds: ") for e in crd_errors(bad)), value
+    typo = copy.deepcopy(good)
+    typo["spec"]["preRunningDeadlineSecond"] = typo["spec"].pop("preRunningDeadlineSeconds")
+    assert any("preRunningDeadlineSecond" in e for e in crd_errors(typo))
+
+
 def worker_groups(obj: Obj) -> list[Obj]:
     return cluster_spec(obj)["workerGroupSpecs"]
 

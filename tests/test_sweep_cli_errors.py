@@ -82,7 +82,7 @@ def test_an_unwritable_folder(flag, tmp_path, capsys, mnist_dir, no_ray):
 def recorded_sweep(output, name="sweep-a"):
     folder = output / name
     folder.mkdir(parents=True)
-    Sweep(folder, name, str(folder / "tune"), "smoke", ["cnn"], "random", 1, 1, ["lr=0.001"]).save()
+    Sweep(folder, ["cnn"], name, str(folder / "tune"), "smoke", "random", 1, 1, ["lr=0.001"]).save()
     (output / "latest").symlink_to(name)
     return folder
 

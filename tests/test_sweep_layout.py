@@ -1,6 +1,7 @@
 """One folder per sweep, `latest` beside them, proxies kept away from Ray's own traffic, the cluster-busy figure."""
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,10 +63,11 @@ def test_ray_and_loopback_hosts_join_what_the_user_set_in_no_proxy(monkeypatch):
 
 def test_cluster_busy_is_held_resource_seconds_over_capacity():
     def run(start, end, **resources):
-        return {"started_at": f"2026-01-01T00:00:{start:02d}+00:00", "finished_at": f"2026-01-01T00:00:{end:02d}+00:00",
-                "resources": resources}
+        return SimpleNamespace(started_at=f"2026-01-01T00:00:{start:02d}+00:00",
+                               finished_at=f"2026-01-01T00:00:{end:02d}+00:00", resources=resources)
 
-    runs = [run(0, 10, CPU=1.0), run(5, 15, CPU=1.0), run(0, 20, CPU=1.0, GPU=0.5), {"resources": {"CPU": 1}}]
+    runs = [run(0, 10, CPU=1.0), run(5, 15, CPU=1.0), run(0, 20, CPU=1.0, GPU=0.5),
+            SimpleNamespace(started_at=None, finished_at=None, resources={"CPU": 1})]
     assert held_seconds(runs[0], "CPU") == 10 and held_seconds(runs[3], "CPU") == 0
     assert cluster_busy(runs, 20.0, {"CPU": 4.0}) == pytest.approx(40 / 80)
     assert cluster_busy(runs, 20.0, {"CPU": 4.0, "GPU": 1.0}) == pytest.approx(10 / 20)  # GPUs when it has them

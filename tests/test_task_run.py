@@ -8,7 +8,7 @@ import pytest
 
 from jobs.engine import config as run_config
 from jobs.engine.cluster import Workers
-from jobs.engine.launch_task import train_in_task
+from jobs.engine.launch import train_in_task
 
 ONE_CPU = Workers(1, False, 1.0)
 
@@ -53,14 +53,14 @@ def test_a_finished_checkpoint_is_not_trained_again(ray_local, data_ref, tmp_pat
 
 
 def test_more_than_one_worker_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="use runner.train for DDP"):
+    with pytest.raises(ValueError, match="use train_with_ray_train for DDP"):
         train_in_task("cnn", smoke(), None, Workers(2, False, 1.0), tmp_path, "seed0")
 
 
 def test_a_task_holds_its_resources_from_its_process_start_when_ray_started_the_process_for_it():
     from datetime import datetime
 
-    from jobs.engine.launch_task import held_since, process_started
+    from jobs.engine.launch import held_since, process_started
 
     started = process_started()
     assert started is not None and started < time.time()

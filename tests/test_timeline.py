@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib
 import pytest
 from matplotlib.colors import to_rgb
 
+from tune.sweep_record import Sweep
 from tune.timeline import Run, assign_lanes, busy_text, caption, collect_runs, fig_timeline
+from tune.trials import TrialRecord
 
 START = "2026-11-27T15:20:00+00:00"
 COLOURS = {"cnn": matplotlib.colormaps["tab10"](0), "vit": matplotlib.colormaps["tab10"](1)}
@@ -18,9 +22,19 @@ def stamp(second: float) -> str:
     return f"2026-11-27T15:{20 + int(second) // 60:02d}:{second % 60:09.6f}+00:00"
 
 
-def trial(model: str, status: str, start: float, end: float, **extra) -> dict:
-    return {"model": model, "trial_id": f"{model}_{start:g}", "status": status, "started_at": stamp(start),
-            "finished_at": stamp(end), "resources": {"CPU": 1.0}} | extra
+def trial(model: str, status: str, start: float, end: float, **extra) -> TrialRecord:
+    return TrialRecord.from_json({"model": model, "trial_id": f"{model}_{start:g}", "status": status,
+                                  "started_at": stamp(start), "finished_at": stamp(end), "resources": {"CPU": 1.0}}
+                                 | extra)
+
+
+def retrain(started_at: str | None, finished_at: str | None, **resources: float) -> Run:
+    """What collect_runs reads of a RunResult: when it ran and what it held."""
+    return SimpleNamespace(started_at=started_at, finished_at=finished_at, resources=resources)
+
+
+def sweep(**fields) -> Sweep:
+    return Sweep(output=Path("."), models=[], **fields)
 
 
 # ---- lanes -----------------------------------------------------------------------------------------------------
@@ -51,11 +65,11 @@ def test_overlapping_runs_never_share_a_lane_and_lanes_are_the_peak_concurrency(
 
 def test_runs_from_trials_and_retrains_in_seconds_since_the_sweep_start():
     trials = [trial("cnn", "ok", 10, 40), trial("vit", "stopped", 12, 20), trial("vit", "failed", 21, 23),
-              trial("cnn", "ok", 30, 50) | {"finished_at": None},  # an older record: no end, so not drawn
-              {"model": "cnn", "trial_id": "old", "status": "ok"}]
-    finals = {"cnn": [{"started_at": stamp(45), "finished_at": stamp(90.5), "resources": {"CPU": 2.0}}],
-              "vit": [{"started_at": "2026-11-27T15:20:50", "finished_at": "2026-11-27T15:21:10"}]}  # naive: UTC
-    runs = collect_runs({"started": START}, trials, finals)
+              trial("cnn", "ok", 30, 50, finished_at=None),  # an older record: no end, so not drawn
+              TrialRecord("cnn", "old", "ok")]
+    finals = {"cnn": [retrain(stamp(45), stamp(90.5), CPU=2.0)],
+              "vit": [retrain("2026-11-27T15:20:50", "2026-11-27T15:21:10")]}  # naive: UTC
+    runs = collect_runs(sweep(started=START), trials, finals)
     assert [(r.model, r.kind, r.start, r.end) for r in runs] == [
         ("cnn", "ok", 10, 40), ("vit", "stopped", 12, 20), ("vit", "failed", 21, 23),
         ("cnn", "retrain", 45, 90.5), ("vit", "retrain", 50, 70)]
@@ -63,22 +77,22 @@ def test_runs_from_trials_and_retrains_in_seconds_since_the_sweep_start():
     assert lanes[0] != lanes[1] and lanes[0] != lanes[2] and lanes[3] != lanes[4]
     assert runs[3].resources == {"CPU": 2.0} and runs[4].resources == {}
     # Without a usable sweep start, the first run starts at zero.
-    assert collect_runs({"started": "not a time"}, trials[:2], {})[0].start == 0
+    assert collect_runs(sweep(started="not a time"), trials[:2], {})[0].start == 0
 
 
 def test_without_timestamps_there_is_no_timeline():
-    trials = [{"model": "cnn", "trial_id": "a", "status": "ok", "val_accuracy": 0.9, "history": []}]
-    finals = {"cnn": [{"test_accuracy": 0.98}]}
-    assert collect_runs({"started": START}, trials, finals) == []
+    trials = [TrialRecord("cnn", "a", "ok", val_accuracy=0.9)]
+    finals = {"cnn": [retrain(None, None)]}
+    assert collect_runs(sweep(started=START), trials, finals) == []
     assert fig_timeline([], COLOURS) is None
 
 
 # ---- the figure ------------------------------------------------------------------------------------------------
 
 def test_figure_bars_colours_marks_and_legend():
-    runs = collect_runs({"started": START}, [trial("cnn", "ok", 0, 30), trial("vit", "stopped", 5, 12),
-                                             trial("vit", "failed", 6, 8)],
-                        {"cnn": [{"started_at": stamp(31), "finished_at": stamp(60)}]})
+    runs = collect_runs(sweep(started=START), [trial("cnn", "ok", 0, 30), trial("vit", "stopped", 5, 12),
+                                               trial("vit", "failed", 6, 8)],
+                        {"cnn": [retrain(stamp(31), stamp(60))]})
     fig = fig_timeline(runs, COLOURS)
     ax = fig.axes[0]
     bars = ax.patches
@@ -109,7 +123,7 @@ def test_caption_counts_runs_and_names_requests():
 
 # ---- cluster busy ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("sweep", "expected"), [
+@pytest.mark.parametrize(("fields", "expected"), [
     ({"cluster_busy": 0.6449, "cluster_resources": {"CPU": 2.0}}, "cluster busy 64% of 2 CPUs"),
     ({"cluster_busy": 0.81, "cluster_resources": {"CPU": 16.0, "GPU": 1.0}}, "cluster busy 81% of 1 GPU"),
     ({"cluster_busy": 0.5, "cluster_resources": {"CPU": 8.0, "GPU": 4.0}}, "cluster busy 50% of 4 GPUs"),
@@ -117,5 +131,5 @@ def test_caption_counts_runs_and_names_requests():
     ({"wall_time_s": 10.0}, None),
     ({"cluster_busy": None, "cluster_resources": {"CPU": 2.0}}, None),
 ])
-def test_busy_text(sweep, expected):
-    assert busy_text(sweep) == expected
+def test_busy_text(fields, expected):
+    assert busy_text(sweep(**fields)) == expected

@@ -5,9 +5,9 @@ Reads OUTPUT/sweep.json, OUTPUT/trials.json and OUTPUT/final/<model>/seed<k>/res
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,39 +15,57 @@ from typing import Any
 import pandas as pd
 
 from jobs.engine.errors import UsageError
+from jobs.engine.run_result import Compared, RunResult, compared_fields
+from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results
+from tune.sweep_record import ModelStatus, Sweep
+from tune.trials import TrialRecord
 
-# Mean over seeds of these result.json numbers; the test metrics also get a spread.
-MEAN_KEYS = ("test_accuracy", "test_f1_macro", "test_f1_weighted", "test_loss", "train_time_s", "wall_time_s",
-             "epochs", "params", "images_per_s", "peak_memory_mb", "test_map_50", "test_map")
-STD_KEYS = ("test_accuracy", "train_time_s")
-COLUMNS = ("model", "status", "reason", "seeds", "test_accuracy", "test_accuracy_std", "test_f1_macro",
-           "test_f1_weighted", "test_loss", "train_time_s", "train_time_s_std", "wall_time_s", "epochs", "params",
-           "images_per_s", "peak_memory_mb", "test_map_50", "test_map", "trials", "failed_trials",
-           "best_val_accuracy", "best_config", "accuracy_per_train_s", "pareto")
+# Search-side columns that come from sweep.json's status of each architecture, not from its result.json.
+STATUS_COLUMNS = ("trials", "failed_trials", "best_val_accuracy", "best_config")
+INT_COLUMNS = ("seeds", "params", "trials", "failed_trials", "epochs", "best_epoch")
+
+
+def _comparison_row_type() -> type:
+    """ComparisonRow: the model and how it ended, every compared RunResult field (mean over seeds, and its spread
+    where declared), the search's side, then what the comparison derives. Declared from RunResult's metadata, so a
+    new metric there is a new column here, in comparison.csv|json|md and in the report's table."""
+    fields: list[tuple[str, Any, Any]] = [("model", str, dataclasses.field(default="")),
+                                          ("status", str, dataclasses.field(default="missing")),
+                                          ("reason", str | None, None), ("seeds", int, 0)]
+    for name, how in compared_fields():
+        fields.append((name, float | None, None))
+        if how.spread:
+            fields.append((f"{name}_std", float | None, None))
+    fields += [("trials", int | None, None), ("failed_trials", int | None, None),
+               ("best_val_accuracy", float | None, None), ("best_config", dict | None, None),
+               ("accuracy_per_train_s", float | None, None), ("pareto", bool, False)]
+    row_type = dataclasses.make_dataclass("ComparisonRow", fields)
+    row_type.__module__ = __name__  # so that it pickles and prints as tune.comparison.ComparisonRow
+    return row_type
+
+
+ComparisonRow = _comparison_row_type()
+COLUMNS = tuple(f.name for f in dataclasses.fields(ComparisonRow))
 
 
 @dataclass
 class SweepResults:
+    """Everything a sweep folder stores, typed: the sweep record (with its trials) and each model's retrains."""
+
     output: Path
-    sweep: dict[str, Any]
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    finals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> result.json per seed, in order
+    sweep: Sweep
+    finals: dict[str, list[RunResult]] = field(default_factory=dict)  # model -> result.json per seed, in order
 
     @property
     def models(self) -> list[str]:
-        return list(self.sweep["models"])
+        return list(self.sweep.models)
 
-    def status(self, model: str) -> dict[str, Any]:
-        return self.sweep.get("status", {}).get(model) or {}
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return self.sweep.trials
 
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON ({exc})") from exc
+    def status(self, model: str) -> ModelStatus:
+        return self.sweep.model_status(model)
 
 
 def load_results(output: Path) -> SweepResults:
@@ -55,32 +73,30 @@ def load_results(output: Path) -> SweepResults:
     output = Path(output)
     if not output.is_dir():
         raise UsageError(f"results folder {output} does not exist")
-    if not (output / "sweep.json").is_file():
-        raise UsageError(f"{output} has no sweep.json; point at a sweep's output folder (make sweep writes one)")
-    sweep = read_json(output / "sweep.json")
-    if not isinstance(sweep, dict) or not isinstance(sweep.get("models"), list):
-        raise UsageError(f"{output / 'sweep.json'} has no list of models; is it a sweep's summary?")
-    trials = read_json(output / "trials.json") if (output / "trials.json").is_file() else []
-    finals = {model: [read_json(path) for path in _seed_files(output / "final" / model)]
-              for model in sweep["models"]}
-    return SweepResults(output, sweep, trials if isinstance(trials, list) else [], finals)
+    if not (output / SWEEP_FILE).is_file():
+        raise UsageError(f"{output} has no {SWEEP_FILE}; point at a sweep's output folder (make sweep writes one)")
+    sweep = Sweep.load(output, "jobs.report")
+    finals = {model: [_read_result(path) for path in seed_results(output, model)] for model in sweep.models}
+    return SweepResults(output, sweep, finals)
 
 
-def _seed_files(folder: Path) -> list[Path]:
-    found = [(int(m.group(1)), p / "result.json") for p in folder.glob("seed*")
-             if (m := re.fullmatch(r"seed(\d+)", p.name)) and (p / "result.json").is_file()]
-    return [path for _, path in sorted(found)]
+def _read_result(path: Path) -> RunResult:
+    try:
+        return RunResult.read(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON ({exc})") from exc
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{path} is not a run result ({exc})") from exc
 
 
 def comparison_table(results: SweepResults) -> pd.DataFrame:
     """One row per architecture in sweep.json's order of models, best mean test accuracy first, failures last."""
     from tune.stats import pareto_front
 
-    rows = [_row(model, results.status(model), results.finals.get(model, [])) for model in results.models]
-    table = pd.DataFrame(rows)
-    for column in COLUMNS:
-        if column not in table:
-            table[column] = None
+    rows = [comparison_row(model, results.status(model), results.finals.get(model, [])) for model in results.models]
+    table = pd.DataFrame([dataclasses.asdict(row) for row in rows], columns=list(COLUMNS))
     # A column every model lacks (all failed) must still be numeric, so sorting and division work.
     numeric = [c for c in COLUMNS if c not in ("model", "status", "reason", "best_config", "pareto")]
     table[numeric] = table[numeric].apply(pd.to_numeric)
@@ -90,27 +106,27 @@ def comparison_table(results: SweepResults) -> pd.DataFrame:
     table["pareto"] = table["model"].isin(front)
     table = table.sort_values(["test_accuracy", "model"], ascending=[False, True], na_position="last",
                               kind="stable")
-    # mAP columns only mean something when a detection model ran.
-    keep = [c for c in COLUMNS if not c.startswith("test_map") or table[c].notna().any()]
+    # A column declared only_if_any (mAP) means something only when some model has it.
+    optional = {name for name, how in compared_fields() if how.only_if_any}
+    keep = [c for c in COLUMNS if c not in optional or table[c].notna().any()]
     table = table[keep].reset_index(drop=True)
-    return table.astype({c: "Int64" for c in ("seeds", "params", "trials", "failed_trials")})
+    return table.astype({c: "Int64" for c in INT_COLUMNS if c in table})
 
 
-def _row(model: str, status: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    row: dict[str, Any] = {"model": model, "status": status.get("status") or "missing",
-                           "reason": status.get("reason"), "seeds": len(runs),
-                           "trials": status.get("trials"), "failed_trials": status.get("failed_trials"),
-                           "best_val_accuracy": status.get("best_val_accuracy"),
-                           "best_config": status.get("best_config")}
-    if row["status"] == "ok" and not runs:
-        row.update(status="failed", reason=row["reason"] or f"no final/{model}/seed*/result.json was written")
-    for key in MEAN_KEYS:
-        values = pd.Series([run.get(key) for run in runs], dtype="float64")
+def comparison_row(model: str, status: ModelStatus, runs: list[RunResult]) -> Any:
+    """The ComparisonRow of one architecture: its status, then each compared field's mean over its seeds."""
+    row = ComparisonRow(model=model, status=status.status or "missing", reason=status.reason, seeds=len(runs),
+                        trials=status.trials, failed_trials=status.failed_trials,
+                        best_val_accuracy=status.best_val_accuracy, best_config=status.best_config)
+    if row.status == "ok" and not runs:
+        row.status, row.reason = "failed", row.reason or f"no final/{model}/seed*/result.json was written"
+    for name, how in compared_fields():
+        values = pd.Series([getattr(run, name) for run in runs], dtype="float64")
         if values.notna().any():
-            row[key] = float(values.mean())
-            if key in STD_KEYS:
+            setattr(row, name, float(values.mean()))
+            if how.spread:
                 # Sample standard deviation: the spread a new seed would show; undefined for one seed.
-                row[f"{key}_std"] = float(values.std(ddof=1)) if values.count() > 1 else math.nan
+                setattr(row, f"{name}_std", float(values.std(ddof=1)) if values.count() > 1 else math.nan)
     return row
 
 
@@ -144,20 +160,23 @@ def fmt_config(config: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={f'{v:.3g}' if isinstance(v, float) else v}" for k, v in config.items())
 
 
+def shown_columns(table: pd.DataFrame, report: bool = False) -> list[tuple[str, Compared]]:
+    """The compared fields with a heading that TABLE has, in RunResult's order; REPORT: those the HTML shows."""
+    return [(name, how) for name, how in compared_fields()
+            if how.heading and name in table and (how.in_report or not report)]
+
+
 def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     """Human-readable cells per row, keyed by column heading."""
-    has_map = "test_map_50" in table
+    shown = shown_columns(table)
     out = []
     for row in records(table):
-        cells = {"Model": row["model"], "Test accuracy": fmt_accuracy(row["test_accuracy"], row["test_accuracy_std"]),
-                 "Macro-F1": fmt_number(row["test_f1_macro"], 4), "Weighted-F1": fmt_number(row["test_f1_weighted"], 4),
-                 "Test loss": fmt_number(row["test_loss"], 4)}
-        if has_map:
-            cells |= {"mAP@.5": fmt_number(row.get("test_map_50"), 3), "mAP": fmt_number(row.get("test_map"), 3)}
-        cells |= {"Train time": fmt_number(row["train_time_s"], 1, " s"), "Epochs": fmt_number(row["epochs"]),
-                  "Params": fmt_number(row["params"]), "Images/s": fmt_number(row["images_per_s"]),
-                  "Peak memory": fmt_number(row["peak_memory_mb"], 0, " MB"), "Seeds": str(row["seeds"]),
-                  "Trials (failed)": _trials_cell(row), "Best config": fmt_config(row["best_config"]),
+        cells = {"Model": row["model"]}
+        for name, how in shown:
+            cells[how.heading] = (fmt_accuracy(row[name], row.get(f"{name}_std")) if how.percent
+                                  else fmt_number(row[name], how.digits, how.unit))
+        cells |= {"Seeds": str(row["seeds"]), "Trials (failed)": _trials_cell(row),
+                  "Best config": fmt_config(row["best_config"]),
                   "Status": "ok" if row["status"] == "ok" else f"{row['status']}: {row['reason'] or 'no reason given'}"}
         out.append(cells)
     return out
@@ -178,7 +197,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def write_comparison(table: pd.DataFrame, output: Path) -> dict[str, Path]:
-    paths = {ext: Path(output) / f"comparison.{ext}" for ext in ("csv", "json", "md")}
+    paths = {ext: Path(output) / name for ext, name in COMPARISON_FILES.items()}
     flat = table.copy()
     # A dict in a CSV cell is written as JSON, so it can be read back rather than as Python's repr.
     flat["best_config"] = [json.dumps(c, sort_keys=True) if c else "" for c in flat["best_config"]]

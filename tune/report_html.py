@@ -24,8 +24,17 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from tune.comparison import SweepResults, display_rows, fmt_accuracy, fmt_config, fmt_number, records
+from tune.comparison import (
+    SweepResults,
+    display_rows,
+    fmt_accuracy,
+    fmt_config,
+    fmt_number,
+    records,
+    shown_columns,
+)
 from tune.stats import McNemar, correctness, mcnemar
+from tune.sweep_record import Sweep
 from tune.timeline import busy_text, caption, collect_runs, fig_timeline
 
 ALPHA = 0.05
@@ -76,17 +85,18 @@ def findings(results: SweepResults, table: pd.DataFrame) -> Findings:
 
 def top_two_mcnemar(results: SweepResults, first: str, second: str) -> tuple[McNemar | None, str]:
     """McNemar on seed 0 of both models; the reason it cannot run otherwise."""
-    runs = [results.finals.get(m) or [{}] for m in (first, second)]
-    a, b = runs[0][0], runs[1][0]
-    labels = a.get("test_labels") or b.get("test_labels")
+    if not results.finals.get(first) or not results.finals.get(second):
+        return None, "a model has no final result"
+    a, b = results.finals[first][0], results.finals[second][0]
+    labels = a.test_labels or b.test_labels
     if not labels:
         return None, "result.json has no test_labels, so per-image correctness is unknown"
-    if not a.get("test_predictions") or not b.get("test_predictions"):
+    if not a.test_predictions or not b.test_predictions:
         return None, "a result.json has no test_predictions"
-    if b.get("test_labels") and a.get("test_labels") and a["test_labels"] != b["test_labels"]:
+    if b.test_labels and a.test_labels and a.test_labels != b.test_labels:
         return None, f"{first} and {second} were tested on different images"
     try:
-        return mcnemar(correctness(a["test_predictions"], labels), correctness(b["test_predictions"], labels)), ""
+        return mcnemar(correctness(a.test_predictions, labels), correctness(b.test_predictions, labels)), ""
     except ValueError as exc:
         return None, str(exc)
 
@@ -240,20 +250,20 @@ def fig_curves(results: SweepResults, f: Findings, colours: dict[str, Any]) -> s
 
 def best_trial_history(results: SweepResults, model: str) -> list[dict[str, Any]]:
     """The best search trial's epochs (the sweep's pick, else the best val accuracy); the final run's if none."""
-    trials = [t for t in results.trials if t.get("model") == model and t.get("history")]
-    chosen = results.status(model).get("best_trial_id")
-    pick = next((t for t in trials if t.get("trial_id") == chosen), None)
+    trials = [t for t in results.trials if t.model == model and t.history]
+    chosen = results.status(model).best_trial_id
+    pick = next((t for t in trials if t.trial_id == chosen), None)
     if pick is None and trials:
-        pick = max(trials, key=lambda t: t.get("val_accuracy") or 0)
+        pick = max(trials, key=lambda t: t.val_accuracy or 0)
     if pick:
-        return pick["history"]
-    finals = results.finals.get(model) or [{}]
-    return finals[0].get("history") or []
+        return pick.history
+    finals = results.finals.get(model)
+    return finals[0].history if finals else []
 
 
 def fig_confusion(results: SweepResults, f: Findings) -> str | None:
-    mats = [(r["model"], np.array(m)) for r in f.ok
-            if (m := (results.finals.get(r["model"]) or [{}])[0].get("confusion_matrix"))]
+    mats = [(r["model"], np.array(runs[0].confusion_matrix)) for r in f.ok
+            if (runs := results.finals.get(r["model"])) and runs[0].confusion_matrix]
     if not mats:
         return None
     cols = len(mats) if len(mats) <= 4 else 3
@@ -286,9 +296,9 @@ def fig_confusion(results: SweepResults, f: Findings) -> str | None:
 
 
 def fig_per_class_f1(results: SweepResults, f: Findings) -> str | None:
-    rows = [(r["model"], np.mean([run["per_class_f1"] for run in results.finals.get(r["model"], [])
-                                  if run.get("per_class_f1")], axis=0))
-            for r in f.ok if any(run.get("per_class_f1") for run in results.finals.get(r["model"], []))]
+    rows = [(r["model"], np.mean([run.per_class_f1 for run in results.finals.get(r["model"], [])
+                                  if run.per_class_f1], axis=0))
+            for r in f.ok if any(run.per_class_f1 for run in results.finals.get(r["model"], []))]
     if not rows:
         return None
     data = np.array([v for _, v in rows])
@@ -335,7 +345,7 @@ def render_report(results: SweepResults, table: pd.DataFrame) -> str:
         }
     sweep = results.sweep
     return PAGE.get_template("report.html.j2").render(
-        preset=str(sweep.get("preset", "")), meta=_meta(sweep), cards=_cards(f),
+        preset=str(sweep.preset), meta=_meta(sweep), cards=_cards(f),
         verdict=emphasis(" ".join(what_this_means(f))), table=_table(table), search=_search_rows(table),
         figures=figures, size_caption=_size_caption(f), timeline_caption=caption(runs) if runs else "",
         mcnemar=_mcnemar(f), failures=_failures(f), env=_env(sweep))
@@ -378,13 +388,11 @@ def _cards(f: Findings) -> list[tuple[str, str, str]]:
     return cards
 
 
-# Weighted F1 equals macro F1 to three decimals on MNIST's balanced classes; it stays in comparison.csv.
-METRICS = ("Test accuracy", "Macro-F1", "Test loss", "mAP@.5 / mAP", "Train time", "Epochs", "Params", "Images/s",
-           "Peak memory", "Seeds")
-
-
 def _table(table: pd.DataFrame) -> dict[str, Any] | None:
-    """Performance per model; the search's side (trials, best config) is a second table, so both fit the page."""
+    """Performance per model; the search's side (trials, best config) is a second table, so both fit the page.
+
+    Its columns are the compared RunResult fields the report shows (jobs/engine/run_result.py), mAP@.5 and mAP
+    sharing one, then the seeds."""
     shown, rows = display_rows(table), records(table)
     if not shown:
         return None
@@ -392,7 +400,9 @@ def _table(table: pd.DataFrame) -> dict[str, Any] | None:
         if "mAP" in cells:
             both = f"{cells['mAP@.5']} / {cells['mAP']}"
             cells["mAP@.5 / mAP"] = "—" if both == "— / —" else both
-    metrics = [h for h in METRICS if h in shown[0]]
+    headings = [how.heading for _, how in shown_columns(table, report=True)]
+    headings = [("mAP@.5 / mAP" if h == "mAP@.5" else h) for h in headings if h != "mAP"]
+    metrics = [h for h in [*headings, "Seeds"] if h in shown[0]]
     out = []
     for i, (cells, row) in enumerate(zip(shown, rows, strict=True)):
         ok = row["status"] == "ok"
@@ -434,26 +444,25 @@ def _failures(f: Findings) -> dict[str, Any] | None:
             "trials": ", ".join(f"{r['model']} {r['failed_trials']} of {r['trials']}" for r in crashed)}
 
 
-def _meta(sweep: dict[str, Any]) -> list[str]:
-    parts = [f"preset {sweep.get('preset', '?')}",
-             f"{sweep.get('search', '?')} search, {sweep.get('samples', '?')} samples per model",
-             f"{sweep.get('seeds', '?')} seed(s) per final model"]
-    wall = sweep.get("wall_time_s")
-    if isinstance(wall, int | float):
+def _meta(sweep: Sweep) -> list[str]:
+    parts = [f"preset {sweep.preset}", f"{sweep.search} search, {sweep.samples} samples per model",
+             f"{sweep.seeds} seed(s) per final model"]
+    wall = sweep.wall_time_s
+    if isinstance(wall, int | float) and wall > 0:
         minutes = wall / 60
         busy = busy_text(sweep)
         parts.append(f"{minutes:.1f} min wall time" if minutes < 10 else f"{minutes:.0f} min wall time")
         if busy:
             parts[-1] += f", {busy}"
-    if sweep.get("finished"):
-        parts.append(f"finished {_when(sweep['finished'])}")
+    if sweep.finished:
+        parts.append(f"finished {_when(sweep.finished)}")
     return parts
 
 
-def _env(sweep: dict[str, Any]) -> str:
-    env = sweep.get("env") or {}
+def _env(sweep: Sweep) -> str:
+    env = sweep.env or {}
     return "Environment: " + (", ".join(f"{k} {v}" for k, v in env.items()) or "not recorded") + \
-        f". Sweep started {_when(sweep.get('started'))}, finished {_when(sweep.get('finished'))}."
+        f". Sweep started {_when(sweep.started)}, finished {_when(sweep.finished)}."
 
 
 def _when(stamp: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 def parse_time(stamp: Any) -> datetime | None:
@@ -20,16 +20,24 @@ def busy_resource(totals: dict[str, float]) -> str:
     return "GPU" if (totals.get("GPU") or 0) > 0 else "CPU"
 
 
-def held_seconds(run: dict[str, Any], resource: str) -> float:
+class HeldRun(Protocol):
+    """A trial (tune/trials.py TrialRecord) or a retrain (jobs/engine/run_result.py RunResult): when it held what."""
+
+    started_at: str | None
+    finished_at: str | None
+    resources: dict[str, float]
+
+
+def held_seconds(run: HeldRun, resource: str) -> float:
     """RESOURCE x seconds one trial or retrain held; 0 for a record without times (an older sweep's)."""
-    start, end = parse_time(run.get("started_at")), parse_time(run.get("finished_at"))
+    start, end = parse_time(run.started_at), parse_time(run.finished_at)
     if not start or not end:
         return 0.0
     seconds = (end - start).total_seconds()
-    return max(seconds, 0.0) * float((run.get("resources") or {}).get(resource, 0.0))
+    return max(seconds, 0.0) * float((run.resources or {}).get(resource, 0.0))
 
 
-def cluster_busy(runs: list[dict[str, Any]], wall_time_s: float, totals: dict[str, float]) -> float | None:
+def cluster_busy(runs: list[HeldRun], wall_time_s: float, totals: dict[str, float]) -> float | None:
     """Held resource-seconds / (wall time x the cluster's total of that resource); None before any wall time."""
     resource = busy_resource(totals)
     capacity = wall_time_s * totals.get(resource, 0.0)

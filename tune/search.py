@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray import tune
+from ray import tune as ray_tune
 
 from tune.spaces import SEARCHES, SPACES
 
 __all__ = ["SEARCHES", "param_space", "search_algorithm", "space_of"]
-SAMPLERS = {"choice": tune.choice, "uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
-            "randint": lambda a: tune.randint(*a)}
+SAMPLERS = {"choice": ray_tune.choice, "uniform": lambda a: ray_tune.uniform(*a),
+            "loguniform": lambda a: ray_tune.loguniform(*a), "randint": lambda a: ray_tune.randint(*a)}
 
 
 def space_of(model: str, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
@@ -24,7 +24,7 @@ def param_space(model: str, search: str, overrides: dict[str, dict] | None = Non
     for key, entry in space_of(model, overrides).items():
         kind = next(k for k in entry if k != "grid")
         if search == "grid":
-            space[key] = tune.grid_search(entry.get("grid", entry[kind]))
+            space[key] = ray_tune.grid_search(entry.get("grid", entry[kind]))
         else:
             space[key] = SAMPLERS[kind](entry[kind])
     return space

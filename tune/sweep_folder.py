@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 
 from jobs.engine.errors import UsageError
+from jobs.engine.run_result import RESULT_FILE
 
 LATEST = "latest"
 SWEEP_FILE = "sweep.json"
 TRIALS_FILE = "trials.json"
 REPORT_FILE = "report.html"
+COMPARISON_FILES = {ext: f"comparison.{ext}" for ext in ("csv", "json", "md")}
+FINAL = "final"  # FINAL/<model>/seed<k>/result.json: the retrains of a sweep's best configurations
+TUNE_STORAGE = "tune"  # the default storage of Tune's trials, inside the sweep's folder
 # A sweep name becomes a folder name (and a Tune experiment name): no separators, no leading dot.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -86,3 +90,15 @@ def find_sweep(path: Path, what: str) -> Path:
         raise UsageError(f"{what}: {path} does not exist")
     raise UsageError(f"{what}: no sweep in {path} ({SWEEP_FILE} not found there nor in {LATEST}/); give a sweep "
                      f"folder, or the --output folder of a sweep")
+
+
+def seed_folder(sweep_folder: Path, model: str, seed: int) -> Path:
+    """Where the retrain of MODEL with SEED keeps its result.json and checkpoint/."""
+    return Path(sweep_folder) / FINAL / model / f"seed{seed}"
+
+
+def seed_results(sweep_folder: Path, model: str) -> list[Path]:
+    """The result.json of each retrained seed of MODEL, in seed order (seed2 before seed10)."""
+    found = [(int(m.group(1)), p / RESULT_FILE) for p in (Path(sweep_folder) / FINAL / model).glob("seed*")
+             if (m := re.fullmatch(r"seed(\d+)", p.name)) and (p / RESULT_FILE).is_file()]
+    return [path for _, path in sorted(found)]

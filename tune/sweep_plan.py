@@ -14,7 +14,7 @@ from tune.sweep_record import Sweep
 def resume_sweep(args: Any) -> Sweep:
     """The sweep --resume names (its folder, OUTPUT/NAME with --name, else OUTPUT/latest), checked against ARGS."""
     where = Path(args.resume) if args.resume else Path(args.output) / args.name if args.name else Path(args.output)
-    sweep = Sweep.load(find_sweep(where, "--resume"))
+    sweep = Sweep.load(find_sweep(where, "--resume"), "--resume")
     check_resume(args, sweep)
     check_writable(sweep.output, "--resume")
     print(f"resuming sweep {sweep.name} in {sweep.output}", flush=True)
@@ -26,8 +26,9 @@ def plan_sweep(args: Any, names: list[str], spaces: dict[str, dict]) -> Sweep:
     plan = SWEEPS[args.preset]
     seeds = args.seeds or plan["seeds"]
     samples = args.samples or (1 if args.search == "grid" else plan["samples"])
-    return Sweep(Path(args.output), args.name or "", args.storage or "", args.preset, names, args.search, samples,
-                 seeds, list(args.overrides), spaces, args.search_seed)
+    return Sweep(output=Path(args.output), models=names, name=args.name or "", storage=args.storage or "",
+                 preset=args.preset, search=args.search, samples=samples, seeds=seeds, overrides=list(args.overrides),
+                 spaces=spaces, search_seed=args.search_seed)
 
 
 def start_in_own_folder(sweep: Sweep, output: Path, name: str | None) -> None:

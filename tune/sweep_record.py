@@ -1,7 +1,9 @@
-"""The sweep record: what sweep.json and trials.json hold, rewritten after every step of a sweep."""
+"""The sweep record: the declared types of sweep.json (`Sweep`, with a `ModelStatus` per architecture) and of
+trials.json (a list of tune/trials.py `TrialRecord`), rewritten after every step of a sweep."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -11,49 +13,88 @@ from typing import Any
 
 from jobs.engine.errors import UsageError
 from tune.sweep_folder import SWEEP_FILE, TRIALS_FILE
+from tune.trials import TrialRecord
+
+
+@dataclass
+class ModelStatus:
+    """Where one architecture of the sweep stands: running, ok or failed (with the reason), and its best trial."""
+
+    status: str = "missing"
+    reason: str | None = None
+    best_config: dict[str, Any] | None = None
+    best_trial_id: str | None = None
+    best_val_accuracy: float | None = None
+    trials: int | None = None
+    failed_trials: int | None = None
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any] | None) -> ModelStatus:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (record or {}).items() if k in names})
 
 
 @dataclass
 class Sweep:
-    """What sweep.json records; rewritten after every step."""
+    """What sweep.json records; rewritten after every step. `output` is the sweep's own folder (not stored)."""
 
     output: Path
-    name: str
-    storage: str
-    preset: str
     models: list[str]
-    search: str
-    samples: int
-    seeds: int
-    overrides: list[str]
+    name: str = ""
+    storage: str = ""
+    preset: str = "quick"
+    search: str = "random"
+    samples: int = 1
+    seeds: int = 1
+    overrides: list[str] = field(default_factory=list)
     spaces: dict[str, dict] = field(default_factory=dict)
     search_seed: int = 0
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     wall_time_s: float = 0.0
     env: dict[str, Any] = field(default_factory=dict)
-    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: dict[str, ModelStatus] = field(default_factory=dict)
     cluster_resources: dict[str, float] = field(default_factory=dict)
     cluster_busy: float | None = None  # resource-seconds held by trials and retrains / (wall time x cluster total)
-    trials: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[TrialRecord] = field(default_factory=list)
+
+    def model_status(self, model: str) -> ModelStatus:
+        return self.status.get(model) or ModelStatus()
+
+    def to_json(self) -> dict[str, Any]:
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("output", "trials")}
+        record["status"] = {model: dataclasses.asdict(s) for model, s in self.status.items()}
+        return record
 
     def save(self) -> None:
-        record = {k: v for k, v in self.__dict__.items() if k not in ("output", "trials")}
-        write_atomically(self.output / SWEEP_FILE, record)
-        write_atomically(self.output / TRIALS_FILE, self.trials)
+        write_atomically(self.output / SWEEP_FILE, self.to_json())
+        write_atomically(self.output / TRIALS_FILE, [t.to_json() for t in self.trials])
 
     @classmethod
-    def load(cls, folder: Path) -> Sweep:
-        path = folder / SWEEP_FILE
+    def from_json(cls, folder: Path, record: dict[str, Any], trials: list[dict[str, Any]]) -> Sweep:
+        """A sweep.json of this or an earlier version; raises ValueError when it is not a sweep record."""
+        if not isinstance(record, dict) or not isinstance(record.get("models"), list):
+            raise ValueError("it has no list of models")
+        names = {f.name for f in dataclasses.fields(cls)} - {"output", "trials", "status"}
+        known = {k: v for k, v in record.items() if k in names}
+        status = {m: ModelStatus.from_json(s) for m, s in (record.get("status") or {}).items()}
+        return cls(output=folder, status=status, trials=[TrialRecord.from_json(t) for t in trials], **known)
+
+    @classmethod
+    def load(cls, folder: Path, what: str) -> Sweep:
+        """The sweep stored in FOLDER; a missing, unreadable or foreign sweep.json is a UsageError naming WHAT."""
+        path = Path(folder) / SWEEP_FILE
         try:
             record = json.loads(path.read_text())
-            trials_path = folder / TRIALS_FILE
+            trials_path = Path(folder) / TRIALS_FILE
             trials = json.loads(trials_path.read_text()) if trials_path.is_file() else []
-            return cls(output=folder, trials=trials, **record)
+            return cls.from_json(Path(folder), record, trials if isinstance(trials, list) else [])
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{what}: cannot read {path} ({exc})") from None
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--resume: {path} is not valid JSON ({exc})") from None
-        except TypeError as exc:  # a missing or unknown field: not a sweep.json this version wrote
-            raise UsageError(f"--resume: {path} is not a sweep record ({exc})") from None
+            raise UsageError(f"{what}: {path} is not valid JSON ({exc})") from None
+        except (TypeError, ValueError) as exc:  # a field of the wrong kind: not a sweep.json this project wrote
+            raise UsageError(f"{what}: {path} is not a sweep record ({exc})") from None
 
 
 def write_atomically(path: Path, content: Any) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from tune.resource_usage import busy_resource, parse_time
+from tune.resource_usage import HeldRun, busy_resource, parse_time
+from tune.trials import TrialRecord
+
+if TYPE_CHECKING:
+    from tune.sweep_record import Sweep
 
 # How a bar shows how its run ended; a retrain is a final run of the best configuration, not a search trial.
 STYLES: dict[str, dict[str, Any]] = {
@@ -54,20 +58,19 @@ def assign_lanes(spans: list[tuple[float, float]]) -> list[int]:
     return lanes
 
 
-def collect_runs(sweep: dict[str, Any], trials: list[dict[str, Any]],
-                 finals: dict[str, list[dict[str, Any]]]) -> list[Run]:
+def collect_runs(sweep: Sweep, trials: list[TrialRecord], finals: dict[str, list[HeldRun]]) -> list[Run]:
     """Every trial and retrain that recorded when it ran, on lanes, in seconds since the sweep's start."""
-    stamped = [(t.get("model", "?"), t.get("status") if t.get("status") in STYLES else "ok", t) for t in trials]
+    stamped = [(t.model, t.status if t.status in STYLES else "ok", t) for t in trials]
     stamped += [(model, "retrain", run) for model, runs in finals.items() for run in runs]
     timed = []
     for model, kind, record in stamped:
-        start, end = parse_time(record.get("started_at")), parse_time(record.get("finished_at"))
+        start, end = parse_time(record.started_at), parse_time(record.finished_at)
         if start and end and end >= start:
-            timed.append((str(model), kind, start, end, record.get("resources")))
+            timed.append((str(model), kind, start, end, record.resources))
     if not timed:
         return []
     origin = min(start for _, _, start, _, _ in timed)
-    sweep_start = parse_time(sweep.get("started"))
+    sweep_start = parse_time(sweep.started)
     if sweep_start and sweep_start <= origin:
         origin = sweep_start
     runs = [Run(model, kind, (start - origin).total_seconds(), (end - origin).total_seconds(),
@@ -105,9 +108,9 @@ def fig_timeline(runs: list[Run], colours: dict[str, Any]) -> Figure | None:
     return fig
 
 
-def busy_text(sweep: dict[str, Any]) -> str | None:
+def busy_text(sweep: Sweep) -> str | None:
     """"cluster busy 64% of 2 CPUs": GPUs when the cluster has them, else CPUs; None when not recorded."""
-    busy, total = sweep.get("cluster_busy"), sweep.get("cluster_resources") or {}
+    busy, total = sweep.cluster_busy, sweep.cluster_resources or {}
     if not isinstance(busy, int | float) or not isinstance(total, dict):
         return None
     unit = busy_resource(total)

@@ -1,8 +1,6 @@
-"""The Tune side of a sweep: each trial runs the one loop, in its own process or through a TorchTrainer.
-
-A trial of one worker runs the loop in the Tune trial's own process (jobs/session.py TuneSession), and Tune
-reuses that process for the architecture's next trial: no Train controller, no second process importing torch.
-A trial of `--workers N > 1` stays a light driver of a TorchTrainer, so that its N workers train with DDP.
+"""The Ray Tune side of one architecture's search: its trainable, its Tuner (search algorithm and ASHA), and a
+callback that prints and times each trial. How a trial trains is the engine's (jobs/engine/launch.py
+`train_in_trial`). Ray's package is imported as `ray_tune`, never `tune`, which is this package's own name.
 """
 
 from __future__ import annotations
@@ -13,15 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray import tune as ray_tune
 from ray.tune.logger import TBXLoggerCallback
 from ray.tune.registry import register_trainable
 from ray.tune.schedulers import ASHAScheduler
 
 from jobs.engine import config as run_config
 from jobs.engine.cluster import Workers
-from jobs.engine.launch import make_trainer
+from jobs.engine.launch import train_in_trial
 from jobs.engine.progress import say
 from tune.search import search_algorithm
 
@@ -38,7 +35,6 @@ class TrialSetup:
     data_ref: Any
     workers: Workers
     train_storage: str
-    max_failures: int = 0
 
 
 def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
@@ -47,18 +43,8 @@ def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
-    """The Tune trainable: validate the sample, then train it, reporting every epoch to Tune."""
-    config = trial_config(setup, sampled)
-    if setup.workers.count == 1:
-        from jobs.engine.loop import run_loop
-        from jobs.engine.sessions import TuneSession
-
-        run_loop({"model": setup.model, "config": config, "data": setup.data_ref}, TuneSession())
-        return
-    trial_id = tune.get_context().get_trial_id()
-    trainer = make_trainer(setup.model, config, setup.data_ref, setup.workers, setup.train_storage,
-                           name=trial_id, max_failures=setup.max_failures, callbacks=[TuneReportCallback()])
-    trainer.fit()
+    """The trial's trainable: validate the sampled point, then train it, reporting every epoch to Tune."""
+    train_in_trial(setup.model, trial_config(setup, sampled), setup.data_ref, setup.workers, setup.train_storage)
 
 
 def trial_resources(workers: Workers) -> dict[str, float]:
@@ -69,7 +55,7 @@ def trial_resources(workers: Workers) -> dict[str, float]:
     return {"cpu": workers.cpus_per_worker, **({"gpu": workers.gpus_per_worker} if workers.use_gpu else {})}
 
 
-class TrialLog(tune.Callback):
+class TrialLog(ray_tune.Callback):
     """One readable line per finished, stopped or failed trial, instead of Tune's status tables.
 
     It also notes when each trial started and ended on the driver's clock, for the sweep's timeline: Tune's
@@ -117,32 +103,32 @@ def trainable(setup: TrialSetup) -> str:
 
     name = trial.__name__ = trial.__qualname__ = f"{setup.model}_trial"
     with REGISTRY_LOCK:
-        register_trainable(name, tune.with_resources(tune.with_parameters(trial, setup=setup),
+        register_trainable(name, ray_tune.with_resources(ray_tune.with_parameters(trial, setup=setup),
                                                      trial_resources(setup.workers)))
     return name
 
 
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
-               name: str, space: dict[str, Any], seed: int = 0) -> tune.Tuner:
+               name: str, space: dict[str, Any], seed: int = 0) -> ray_tune.Tuner:
     epochs = setup.base_config["epochs"]
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
-    return tune.Tuner(
+    return ray_tune.Tuner(
         trainable(setup),
         param_space=space,
         # reuse_actors: the next trial of this architecture starts in a process that has torch imported already.
-        tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
+        tune_config=ray_tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
                                     search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed),
                                     reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
+        run_config=ray_tune.RunConfig(name=name, storage_path=storage, verbose=0,
                                   callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
     )
 
 
-def restore_tuner(setup: TrialSetup, path: str) -> tune.Tuner:
+def restore_tuner(setup: TrialSetup, path: str) -> ray_tune.Tuner:
     """Continue an interrupted search: finished trials keep their results and are not run again."""
-    return tune.Tuner.restore(path, trainable=trainable(setup), resume_unfinished=True, resume_errored=False,
+    return ray_tune.Tuner.restore(path, trainable=trainable(setup), resume_unfinished=True, resume_errored=False,
                               restart_errored=False)
 
 
 def can_restore(path: str) -> bool:
-    return tune.Tuner.can_restore(path)
+    return ray_tune.Tuner.can_restore(path)

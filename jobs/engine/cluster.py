@@ -147,11 +147,16 @@ class Workers:
         return {k: v * self.count for k, v in self.resources().items()}
 
 
+def wants_gpu(gpu: str, cluster_gpus: float) -> bool:
+    """`--gpu on`, or `auto` on a cluster with any GPU: the one rule for runs, trials and retrains."""
+    return gpu == "on" or (gpu == "auto" and cluster_gpus > 0)
+
+
 def plan_workers(count: int, gpu: str) -> Workers:
     """Resolve --workers/--gpu against what the cluster has; asking for more than it has is a UsageError."""
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
-    use_gpu = gpu == "on" or (gpu == "auto" and gpus >= 1)
+    use_gpu = wants_gpu(gpu, gpus)
     if use_gpu and gpus < count:
         raise UsageError(f"--gpu {gpu} with --workers {count}: the cluster has {gpus:g} GPU(s)")
     if count < 1:
@@ -161,3 +166,20 @@ def plan_workers(count: int, gpu: str) -> Workers:
     if per_worker * count > cpus:
         raise UsageError(f"--workers {count}: the cluster has {cpus:g} CPU(s)")
     return Workers(count, use_gpu, per_worker)
+
+
+def plan_trial_workers(count: int, gpu: str, gpu_share: float, cpus_per_worker: float) -> tuple[Workers, int]:
+    """Workers of one sweep trial and how many trials fit on the cluster at once (never 0, so never a deadlock).
+
+    GPU_SHARE is the model's share of a card per worker (models.spec(name).gpu_share); raises UsageError when one
+    trial needs more than the cluster has."""
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
+    use_gpu = wants_gpu(gpu, gpus)
+    workers = Workers(count, use_gpu, cpus_per_worker, gpu_share if use_gpu else 1.0)
+    fits = int(cpus // (count * cpus_per_worker))
+    if use_gpu:
+        fits = min(fits, int(gpus // (gpu_share * count)))
+    if fits < 1:
+        raise UsageError(f"--workers {count}: one trial needs more than the cluster has ({cpus:g} CPU, {gpus:g} GPU)")
+    return workers, fits

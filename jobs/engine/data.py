@@ -1,4 +1,4 @@
-"""MNIST from the four original IDX files: read, validate, hold as uint8 tensors.
+"""MNIST in any common form (jobs.engine.mnist_formats): read, validate, hold as uint8 tensors; fetch and repair.
 
 Everything here runs on the driver before any Ray work, so that a missing or corrupt file is reported as
 one `error:` line instead of a failure deep inside a worker.
@@ -6,10 +6,12 @@ one `error:` line instead of a failure deep inside a worker.
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
-import zlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,17 +19,26 @@ import numpy as np
 import torch
 
 from jobs.engine.errors import UsageError
+from jobs.engine.mnist_formats import (
+    FILES,
+    IMAGE_MAGIC,
+    LABEL_MAGIC,
+    Arrays,
+    Source,
+    find_file,
+    idx_candidates,
+    locate,
+    read_bytes,
+    read_idx,
+)
 from models.mnist import SIDE
 
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
+__all__ = ["FILES", "IMAGE_MAGIC", "LABEL_MAGIC", "SIDE", "VALIDATION_SIZE", "Mnist", "download", "find_file",
+           "limit", "load_mnist", "read_idx", "refresh", "resolve_data_dir", "split"]
+
 VALIDATION_SIZE = 5_000
 SPLIT_SEED = 20_240_601  # fixed: the validation split must not move between runs or trials
+STALE_DOWNLOAD_S = 3_600  # a temporary download folder this old was left by a killed fetch, not a running one
 
 
 @dataclass
@@ -54,48 +65,6 @@ def resolve_data_dir(data_dir: str | None) -> Path | None:
     return Path(chosen).expanduser().resolve() if chosen else None
 
 
-def find_file(folder: Path, stem: str) -> Path:
-    """One IDX file, raw or gzipped, flat or in torchvision's MNIST/raw layout."""
-    for sub in (folder, folder / "MNIST" / "raw", folder / "raw"):
-        for name in (stem, stem + ".gz"):
-            if (sub / name).is_file():
-                return sub / name
-    raise UsageError(f"{folder / stem}: missing (looked for {stem} and {stem}.gz, flat and in MNIST/raw/)")
-
-
-def read_idx(path: Path, magic: int, dims: int) -> np.ndarray:
-    """Parse one IDX file, checking its magic number and that its size matches its header."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise UsageError(f"{path}: cannot be read or decompressed ({exc})") from None
-    header = 4 + 4 * dims
-    if len(raw) < header:
-        raise UsageError(f"{path}: truncated header ({len(raw)} bytes)")
-    found = struct.unpack(">I", raw[:4])[0]
-    if found != magic:
-        raise UsageError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x}")
-    shape = struct.unpack(f">{dims}I", raw[4:header])
-    expected = int(np.prod(shape)) + header
-    if len(raw) != expected:
-        raise UsageError(f"{path}: {len(raw)} bytes but the header {shape} needs {expected} (truncated or corrupt)")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def read_pair(folder: Path, images_key: str, labels_key: str) -> tuple[np.ndarray, np.ndarray]:
-    images_path = find_file(folder, FILES[images_key])
-    labels_path = find_file(folder, FILES[labels_key])
-    images = read_idx(images_path, IMAGE_MAGIC, 3)
-    labels = read_idx(labels_path, LABEL_MAGIC, 1)
-    if images.shape[1:] != (SIDE, SIDE):
-        raise UsageError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected {SIDE}x{SIDE}")
-    if len(images) != len(labels):
-        raise UsageError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path.name}")
-    if len(labels) and labels.max() > 9:
-        raise UsageError(f"{labels_path}: label {int(labels.max())} is outside 0-9")
-    return images, labels
-
-
 def download(root: Path) -> Path:
     """Fetch MNIST with torchvision when no folder was named; returns the folder holding the IDX files."""
     from torchvision.datasets import MNIST
@@ -109,20 +78,108 @@ def download(root: Path) -> Path:
     return root
 
 
+def read_folder(folder: Path) -> tuple[Arrays, Arrays]:
+    """(train, test) from whichever form of MNIST `folder` holds (mnist_formats.locate's order).
+
+    Raises UsageError: the folder does not exist or is a file, nothing fits (what was found and what was
+    expected), or a file at fault (its path and what is wrong).
+    """
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: " + ("is a file, not a data folder" if folder.exists()
+                                          else "data folder does not exist"))
+    return locate(folder).read()
+
+
 def load_mnist(data_dir: str | None = None, download_root: str = "data") -> Mnist:
-    """Read and validate all four files, then split 55,000/5,000 with a fixed seed."""
+    """Read and validate MNIST, then split its 60,000 training images 55,000/5,000 with a fixed seed.
+
+    `data_dir` (else MNIST_DATA_DIR) names a folder in any form mnist_formats reads; with neither, MNIST is read
+    from `download_root`, downloaded there first (by `refresh`) when it is missing or broken. Returns uint8
+    images [N, 28, 28] and int64 labels [N] per split. Raises UsageError as read_folder, or when the download fails.
+    """
     folder = resolve_data_dir(data_dir)
     if folder is None:
+        root = Path(download_root).resolve()
         try:
-            folder = download(Path(download_root).resolve())
-        except UsageError as exc:
-            raise UsageError(f"{exc}; pass --data-dir or set MNIST_DATA_DIR") from None
-    elif not folder.is_dir():
-        raise UsageError(f"{folder}: data folder does not exist")
-    train_x, train_y = read_pair(folder, "train_images", "train_labels")
-    test_x, test_y = read_pair(folder, "test_images", "test_labels")
-    return split(torch.from_numpy(train_x.copy()), torch.from_numpy(train_y.astype(np.int64)),
-                 torch.from_numpy(test_x.copy()), torch.from_numpy(test_y.astype(np.int64)))
+            train, test = read_folder(root)
+        except UsageError:
+            try:
+                for old, new in refresh(root):
+                    print(f"{old}: moved aside as {new.name} (it differs from the MNIST downloaded)", file=sys.stderr)
+            except UsageError as exc:
+                raise UsageError(f"{exc}; pass --data-dir or set MNIST_DATA_DIR") from None
+            train, test = read_folder(root)
+    else:
+        train, test = read_folder(folder)
+    return split(torch.from_numpy(train.images.copy()), torch.from_numpy(train.labels.astype(np.int64)),
+                 torch.from_numpy(test.images.copy()), torch.from_numpy(test.labels.astype(np.int64)))
+
+
+def refresh(folder: Path, fetch: Callable[[Path], Path] | None = None) -> list[tuple[Path, Path]]:
+    """Download MNIST beside the files in `folder` and make it what `folder` is read as, keeping what it replaces.
+
+    `fetch(root)` (default: `download`) fills an empty temporary folder inside `folder` (same file system, so
+    that a rename is atomic; hidden, so never read) and returns where the files are. Only when that download
+    validates does anything in `folder` change: every copy of an IDX file whose content differs from the
+    download (truncated, corrupt or other data) is renamed `<name>.broken-<YYYYmmdd-HHMMSS>`, never deleted, and
+    each downloaded IDX file is moved into `folder/MNIST/raw/` by one rename, so no reader sees half a file.
+    IDX files are read before any other form, so a CSV or .npz beside them is left as it is.
+
+    Returns (old path, new path) for each file moved aside. Raises UsageError: the folder cannot be created or
+    written, the download failed (fetch's message) or it does not validate.
+    """
+    fetch = fetch or download
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".fetch-mnist-*"):
+            if time.time() - stale.stat().st_mtime > STALE_DOWNLOAD_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix=".fetch-mnist-", dir=folder) as staging:
+            source = locate(fetch(Path(staging)))
+            try:
+                if source.form != "IDX":
+                    raise UsageError(f"{staging}: the download holds {source.form}, not the IDX files")
+                source.read()
+            except UsageError as exc:
+                raise UsageError(f"the MNIST downloaded fails its checks: {exc}") from None
+            return install(folder, source)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot write the download there ({exc.strerror or exc})") from None
+
+
+def install(folder: Path, source: Source) -> list[tuple[Path, Path]]:
+    """Move validated IDX files (`source`) into `folder/MNIST/raw/`; differing copies go aside first (see refresh).
+
+    Returns (old path, new path) for each file moved aside. Raises OSError when a rename fails.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = folder / "MNIST" / "raw"
+    target.mkdir(parents=True, exist_ok=True)
+    copies = idx_candidates(folder)
+    moved = []
+    for key, new in source.paths.items():
+        content = read_bytes(new)
+        for old in copies[key]:
+            if not _same_content(old, content):
+                moved.append((old, _move_aside(old, stamp)))
+        os.replace(new, target / new.name)
+    return moved
+
+
+def _same_content(path: Path, content: bytes) -> bool:
+    try:
+        return read_bytes(path) == content
+    except UsageError:
+        return False
+
+
+def _move_aside(path: Path, stamp: str) -> Path:
+    aside, n = path.with_name(f"{path.name}.broken-{stamp}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    path.rename(aside)
+    return aside
 
 
 def split(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> Mnist:

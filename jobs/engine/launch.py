@@ -1,27 +1,48 @@
-"""Driver side of one training run: a TorchTrainer around the one loop, then `result.json`."""
+"""Launching a run of the one loop on Ray, in each of its three ways, and writing its result.json.
+
+- `train_with_ray_train`: a `TorchTrainer` of N workers (DDP; gloo on CPU, nccl on GPU) with FailureConfig
+  restarts from the last checkpoint. `python -m jobs.train`, and sweep trials of `--workers N > 1`.
+- `train_in_task`: one worker as one Ray task, in a worker process Ray keeps warm, no Train controller. A sweep's
+  retrains run this way. Through Ray Train a retrain starts a controller and a worker, two new processes that
+  each import torch, and a raylet starts no more processes at once than its node has CPUs: on 2 cores a retrain
+  began 20-70 s after its search ended while the CPUs idled (BENCHMARKS.md). Its checkpoint lives in the run's
+  folder (sessions.TaskSession), so a rerun after a crashed worker, or the retrain of a resumed sweep, continues
+  from the last epoch.
+- `train_in_trial`: the body of a Ray Tune trial's trainable. One worker runs the loop in the trial's own process
+  (sessions.TuneSession; Tune reuses it for the architecture's next trial); N > 1 workers drive a TorchTrainer
+  that reports to Tune.
+
+`uses_ray_train` is the one rule that decides between one process and Ray Train.
+"""
 
 from __future__ import annotations
 
 import json
-import platform
+import os
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ray
-import torch
-import torchvision
+from ray.exceptions import RayError, RayTaskError
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.util.queue import Empty, Queue
 
 from jobs.engine.cluster import Workers
-from jobs.engine.loop import SUMMARY_FILE, train_func_per_worker
+from jobs.engine.loop import SUMMARY_FILE, run_loop, train_func_per_worker
 from jobs.engine.progress import print_epoch, print_summary
+from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
+from jobs.engine.sessions import TaskSession, TuneSession
 
-RESULT_FILE = "result.json"
+
+def uses_ray_train(workers: Workers) -> bool:
+    """Ray Train (a controller and N worker processes) only where there is something to synchronise."""
+    return workers.count > 1
 
 
 def storage_path(storage: str | Path) -> str:
@@ -71,45 +92,8 @@ def fit_with_progress(trainer: TorchTrainer, progress: Queue | None, label: str 
     return outcome["result"]
 
 
-def environment(workers: Workers, device: str) -> dict[str, Any]:
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "ray": ray.__version__,
-            "python": platform.python_version(), "device": device, "workers": workers.count,
-            "use_gpu": workers.use_gpu, "cpus_per_worker": workers.cpus_per_worker,
-            "host": platform.node()}
-
-
-def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers,
-                 wall_time_s: float) -> dict[str, Any]:
-    test = summary.get("test", {})
-    result = {
-        "model": model,
-        # What the worker trained with: on CUDA the preset's GPU settings are applied there (jobs/config.py).
-        "config": dict(summary.get("config", config)),
-        "test_accuracy": test.get("accuracy"),
-        "test_f1_macro": test.get("f1_macro"),
-        "test_f1_weighted": test.get("f1_weighted"),
-        "test_loss": test.get("loss"),
-        "train_time_s": summary["train_time_s"],
-        "compile_time_s": summary.get("compile_time_s", 0.0),  # capture of the static step, not in train_time_s
-        "wall_time_s": wall_time_s,
-        "epochs": len(summary["history"]),
-        "params": summary["params"],
-        "images_per_s": summary["images_per_s"],
-        "peak_memory_mb": summary["peak_memory_mb"],
-        "history": summary["history"],
-        "confusion_matrix": test.get("confusion_matrix"),
-        "per_class_f1": test.get("per_class_f1"),
-        "test_predictions": test.get("predictions"),
-        "test_labels": test.get("labels"),
-        "val_accuracy": summary["validation"]["accuracy"],
-        "env": environment(workers, summary["device"]),
-    }
-    result.update({f"test_{k}": v for k, v in test.items() if k.startswith("map")})
-    return result
-
-
-def train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
-          name: str, show_progress: bool = True, max_failures: int = 1, label: str = "") -> dict[str, Any]:
+def train_with_ray_train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
+          name: str, show_progress: bool = True, max_failures: int = 1, label: str = "") -> RunResult:
     """Train one model through Ray Train and write OUTPUT/NAME/result.json; returns the result.
 
     LABEL starts each epoch line, for runs that train at the same time."""
@@ -122,16 +106,109 @@ def train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: 
     return write_result(model, config, summary, workers, started, started_at, output / name, show_progress)
 
 
+def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers,
+                   train_storage: str) -> None:
+    """The body of a Tune trial: train CONFIG and report every epoch to Tune (its trainable calls this)."""
+    if not uses_ray_train(workers):
+        run_loop({"model": model, "config": config, "data": data_ref}, TuneSession())
+        return
+    from ray import tune as ray_tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    trial_id = ray_tune.get_context().get_trial_id()
+    trainer = make_trainer(model, config, data_ref, workers, train_storage, name=trial_id, max_failures=0,
+                           callbacks=[TuneReportCallback()])
+    trainer.fit()
+
+
+ATTEMPTS = 2  # as FailureConfig(max_failures=1): a worker that dies is replaced once, from the last checkpoint
+
+
+# A generator task streams each epoch's metrics to the driver as it ends. Ray's own retry would replay the
+# generator and find fewer epochs after a resume, so the driver retries instead (max_retries=0).
+@ray.remote(max_retries=0)
+def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Iterator[dict[str, Any]]:
+    loop_config = {**loop_config, "held_since": held_since(submitted)}
+    lines: queue.Queue = queue.Queue()
+    failure: list[BaseException] = []
+    session = TaskSession(Path(folder))
+
+    def work() -> None:
+        try:
+            run_loop({**loop_config, "progress": lines}, session)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the task's own thread below
+            failure.append(exc)
+        finally:
+            lines.put(None)
+
+    thread = threading.Thread(target=work, name="loop", daemon=True)
+    thread.start()
+    while (line := lines.get()) is not None:
+        yield {"epoch": line}
+    thread.join()
+    if failure:
+        raise failure[0]
+    # From the checkpoint, not from memory: a run resumed after its last epoch has no epoch left to run.
+    yield {"summary": json.loads((session.checkpoint / SUMMARY_FILE).read_text())}
+
+
+def held_since(submitted: float) -> str:
+    """When this task began to hold its CPU/GPU: a worker process Ray started for it holds them while it starts
+    and imports torch, seconds before this function runs; a process that already ran, from now."""
+    created = process_started()
+    held = created if created is not None and created >= submitted else time.time()
+    return datetime.fromtimestamp(held, UTC).isoformat()
+
+
+def process_started() -> float | None:
+    """This process's start as a Unix time, from Linux's /proc (its age in clock ticks since boot); None elsewhere."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        # Field 22 is starttime, in clock ticks since boot; the fields after the name in ')' start at field 3.
+        age = uptime - int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - age
+
+
+def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
+                  name: str, show_progress: bool = True, label: str = "") -> RunResult:
+    """Train one model on one worker in a Ray task and write OUTPUT/NAME/result.json, as `train_with_ray_train`
+    does for N workers. Raises ValueError for more than one worker."""
+    if uses_ray_train(workers):
+        raise ValueError(f"train_in_task runs one worker, not {workers.count}; use train_with_ray_train for DDP")
+    run_dir = output / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resources = {"num_cpus": workers.cpus_per_worker, "num_gpus": workers.gpus_per_worker if workers.use_gpu else 0}
+    started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            summary = None
+            for ref in loop_task.options(**resources).remote({"model": model, "config": config, "data": data_ref},
+                                                             str(run_dir), time.time()):
+                item = ray.get(ref)
+                if "summary" in item:
+                    summary = item["summary"]
+                elif show_progress:
+                    print_epoch(item["epoch"], label)
+            break
+        except RayError as exc:
+            if isinstance(exc, RayTaskError) or attempt == ATTEMPTS:
+                raise  # the loop itself raised: running it again would raise again
+    return write_result(model, config, summary, workers, started, started_at, run_dir, show_progress)
+
+
 def write_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers, started: float,
-                 started_at: str, run_dir: Path, show: bool = True) -> dict[str, Any]:
+                 started_at: str, run_dir: Path, show: bool = True) -> RunResult:
     """RUN_DIR/result.json from the worker's summary; STARTED is the driver's perf_counter when it asked."""
     record = build_result(model, config, summary, workers, time.perf_counter() - started)
     # When and on what it ran, for the sweep's timeline and its cluster-busy figure: from its worker's start, since
     # the wait for a free worker before it held nothing.
-    record.update(started_at=summary.get("started_at") or started_at, finished_at=datetime.now(UTC).isoformat(),
-                  first_step_at=summary.get("first_step_at"), resources=workers.held())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RESULT_FILE).write_text(json.dumps(record, indent=1, default=str))
+    record.started_at = summary.get("started_at") or started_at
+    record.finished_at = datetime.now(UTC).isoformat()
+    record.resources = workers.held()
+    record.write(run_dir / RESULT_FILE)
     if show:
         print_summary(record, run_dir / RESULT_FILE)
     return record

@@ -1,6 +1,6 @@
 """The one training loop: plain PyTorch, for every architecture, on every Ray Train worker or in a sweep trial.
 
-Its session (jobs/session.py) gives it a rank, a device and DDP (`prepare_model`); each epoch it reports metrics
+Its session (jobs/engine/sessions.py) gives it a rank, a device and DDP (`prepare_model`); each epoch it reports metrics
 and a checkpoint, and after a restart by `FailureConfig` it resumes from the last checkpoint instead of starting
 over.
 """
@@ -13,6 +13,7 @@ import os
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
 
 def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSession) -> None:
     """The loop itself, wherever it runs: a Ray Train worker, a single-worker sweep trial, or a retrain task
-    (jobs/session.py)."""
+    (jobs/engine/sessions.py)."""
     # When this worker began to hold its resources, for the sweep's timeline and cluster-busy figure: before the
     # data and the model are built, which the run holds its CPU/GPU for too. A restart keeps the first.
     started_at = loop_config.get("held_since") or datetime.now(UTC).isoformat()
@@ -106,8 +107,8 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
         state["train_time_s"] += epoch_time
         state["train_images"] += per_rank * world
         state["epoch"] = epoch + 1
-        report(session, epoch, cfg, unwrap(model), task, optimizer, schedule, state, train_loss, epoch_time,
-               per_rank * world, device, progress)
+        run = EpochEnd(session, cfg, unwrap(model), task, optimizer, schedule, state, device, progress)
+        report(run, epoch, train_loss, epoch_time, per_rank * world)
 
 
 def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, schedule: Any, indices: torch.Tensor,
@@ -167,14 +168,27 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def report(session: TrainSession | OneProcessSession, epoch: int, cfg: dict[str, Any], model: nn.Module, task: Any,
-           optimizer: torch.optim.Optimizer, schedule: Any, state: dict[str, Any], train_loss: float,
-           epoch_time: float, images: int, device: torch.device, progress: Any) -> None:
+@dataclass
+class EpochEnd:
+    """What the end of an epoch reports from: the run's parts, as the loop holds them."""
+
+    session: TrainSession | OneProcessSession
+    cfg: dict[str, Any]
+    model: nn.Module  # unwrapped from DDP
+    task: Any
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    state: dict[str, Any]
+    device: torch.device
+    progress: Any
+
+
+def report(run: EpochEnd, epoch: int, train_loss: float, epoch_time: float, images: int) -> None:
     """Rank 0 evaluates and checkpoints; every rank reports, which under Ray Train is a barrier."""
-    if session.rank != 0:
-        session.report({})
+    if run.session.rank != 0:
+        run.session.report({})
         return
-    val = task.evaluate(model, "val")
+    val = run.task.evaluate(run.model, "val")
     metrics = {
         "epoch": epoch + 1,
         "train_loss": train_loss,
@@ -183,29 +197,43 @@ def report(session: TrainSession | OneProcessSession, epoch: int, cfg: dict[str,
         "val_f1_macro": val["f1_macro"],
         "epoch_time_s": epoch_time,
         "images_per_s": images / epoch_time if epoch_time else 0.0,
-        "lr": float(optimizer.param_groups[0]["lr"]),  # a tensor on the device for the static step
-        "first_step_at": state["first_step_at"],
+        "lr": float(run.optimizer.param_groups[0]["lr"]),  # a tensor on the device for the static step
+        "first_step_at": run.state["first_step_at"],
     }
     metrics.update({k: v for k, v in val.items() if k.startswith("map")})  # detection adds mAP
-    state["history"].append(metrics)
-    final = epoch + 1 == cfg["epochs"]
+    run.state["history"].append(metrics)
+    final = epoch + 1 == run.cfg["epochs"]
     with tempfile.TemporaryDirectory() as folder:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "state": state}, Path(folder) / CHECKPOINT_FILE)
+        torch.save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                    "schedule": run.schedule.state_dict(), "state": run.state}, Path(folder) / CHECKPOINT_FILE)
         if final:
-            summary = {"history": state["history"], "train_time_s": state["train_time_s"],
-                       "compile_time_s": state.get("compile_time_s", 0.0), "config": cfg,
-                       "started_at": state.get("started_at"), "first_step_at": state.get("first_step_at"),
-                       "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
-                       "params": models.count_parameters(model), "peak_memory_mb": peak_memory_mb(device),
-                       "device": device_name(device), "validation": val}
-            if cfg["evaluate_test"]:
-                summary["test"] = task.evaluate(model, "test")
+            summary = summarise(run, val)
+            if run.cfg["evaluate_test"]:
+                summary["test"] = run.task.evaluate(run.model, "test")
                 metrics.update({f"test_{k}": summary["test"][k] for k in ("accuracy", "f1_macro", "loss")})
             (Path(folder) / SUMMARY_FILE).write_text(json.dumps(summary))
-        if progress is not None:
-            progress.put({**metrics, "epochs": cfg["epochs"], "train_time_s": state["train_time_s"]})
-        session.report(metrics, folder)
+        if run.progress is not None:
+            run.progress.put({**metrics, "epochs": run.cfg["epochs"], "train_time_s": run.state["train_time_s"]})
+        run.session.report(metrics, folder)
+
+
+def summarise(run: EpochEnd, val: dict[str, Any]) -> dict[str, Any]:
+    """The rank-0 summary of a finished run; its keys that are RunResult fields (jobs/engine/run_result.py) go
+    into result.json as they are."""
+    state = run.state
+    return {"history": state["history"], "train_time_s": state["train_time_s"],
+            "compile_time_s": state.get("compile_time_s", 0.0), "config": run.cfg,
+            "started_at": state.get("started_at"), "first_step_at": state.get("first_step_at"),
+            "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
+            "params": models.count_parameters(run.model), "peak_memory_mb": peak_memory_mb(run.device),
+            "device": device_name(run.device), "validation": val, "best_epoch": best_epoch(state["history"])}
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The 1-based epoch of the highest validation accuracy (the first of equals); None without history."""
+    if not history:
+        return None
+    return max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))["epoch"]
 
 
 def device_name(device: torch.device) -> str:

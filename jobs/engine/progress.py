@@ -29,10 +29,11 @@ def print_epoch(m: dict[str, Any], label: str = "") -> None:
           f"{fmt_duration(m['epoch_time_s'])}/epoch  ~{fmt_duration(left)} left")
 
 
-def print_summary(r: dict[str, Any], path: Path) -> None:
-    acc = "n/a" if r["test_accuracy"] is None else f"{r['test_accuracy'] * 100:.2f}%"
-    f1 = "n/a" if r["test_f1_macro"] is None else f"{r['test_f1_macro']:.4f}"
-    say(f"\n{r['model']}: test accuracy {acc}, macro-F1 {f1}, {r['params']:,} parameters\n"
-          f"  trained {r['epochs']} epochs in {fmt_duration(r['train_time_s'])} "
-          f"({r['images_per_s']:.0f} img/s on {r['env']['workers']} worker(s), {r['env']['device']}), "
-          f"peak memory {r['peak_memory_mb']:.0f} MB\n  result: {path}")
+def print_summary(r: Any, path: Path) -> None:
+    """The closing lines of a run from its RunResult (jobs/engine/run_result.py)."""
+    acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy * 100:.2f}%"
+    f1 = "n/a" if r.test_f1_macro is None else f"{r.test_f1_macro:.4f}"
+    say(f"\n{r.model}: test accuracy {acc}, macro-F1 {f1}, {r.params:,} parameters\n"
+          f"  trained {r.epochs} epochs in {fmt_duration(r.train_time_s)} "
+          f"({r.images_per_s:.0f} img/s on {r.env['workers']} worker(s), {r.env['device']}), "
+          f"peak memory {r.peak_memory_mb:.0f} MB\n  result: {path}")

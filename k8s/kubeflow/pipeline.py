@@ -40,7 +40,10 @@ def rendered_manifests(overlay: str = OVERLAY) -> list[dict]:
 def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: int) -> str:
     """Create the results volume if missing and this run's RayJob, then wait until KubeRay says it ended.
 
-    Returns the RayJob's name; fails the step unless the Ray job SUCCEEDED.
+    Returns the RayJob's name. Unless the Ray job SUCCEEDED, the step fails with one line in its log: the RayJob,
+    its deployment status, KubeRay's reason and message, and what to look at. It also stops, without waiting out
+    `timeout_seconds`, when the RayJob has not started within its preRunningDeadlineSeconds (and a grace) or is
+    deleted under it.
     """
     import json
     import time
@@ -72,20 +75,70 @@ def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: 
     custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", rayjob)
     print(f"created RayJob {namespace}/{name}; follow it with: kubectl -n {namespace} get rayjob {name} -w")
 
-    deadline = time.monotonic() + timeout_seconds
+    # KubeRay fails a RayJob that has not reached Running within this (reason PreRunningDeadlineExceeded). The step
+    # keeps its own clock too, a grace later, in case the operator is older than v1.6 and dropped the field.
+    pre_running = rayjob["spec"].get("preRunningDeadlineSeconds")
+    pre_running_grace = 120
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    init_containers = [c["name"] for c in head.get("initContainers", [])]
+    kubectl = f"kubectl -n {namespace}"
+
+    def one_line(text: object) -> str:
+        """KubeRay's and Ray's messages may hold a traceback: the step's verdict stays on one line."""
+        words = " ".join(str(text).split())
+        return words if len(words) <= 400 else words[:400] + "..."
+
+    def stop(what: str, status: dict, check: str) -> None:
+        """Fail the step with one line (SystemExit: the line alone, no traceback)."""
+        raise SystemExit(f"RayJob {namespace}/{name} {what}: deployment {status.get('jobDeploymentStatus') or '-'}, "
+                         f"reason {status.get('reason') or '-'}, job {status.get('jobStatus') or '-'}, "
+                         f"message {one_line(status.get('message') or '-')!r}; {check}")
+
+    def never_started_check(status: dict) -> str:
+        pods = f"-l ray.io/cluster={status.get('rayClusterName') or '<status.rayClusterName>'}"
+        logs = "".join(f"{kubectl} logs {pods},ray.io/node-type=head -c {c}; " for c in init_containers)
+        return (f"check the init container logs ({logs.rstrip('; ') or 'none'}) and the image pulls and scheduling "
+                f"of the Ray pods ({kubectl} describe pod {pods}: ErrImagePull, ImagePullBackOff, "
+                f"Init:CrashLoopBackOff, FailedScheduling)")
+
+    started = time.monotonic()
+    deadline = started + timeout_seconds
+    status: dict = {}
+    ran = False  # seen Running (or past it) at least once
     while True:
-        obj = custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", name)
-        status = obj.get("status", {})
-        print(f"{name}: deployment {status.get('jobDeploymentStatus')}, job {status.get('jobStatus')}", flush=True)
-        if status.get("jobDeploymentStatus") in ("Complete", "Failed"):
+        try:
+            obj = custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", name)
+        except ApiException as exc:
+            if exc.status == 404:
+                stop("was deleted while the step waited, last seen with", status,
+                     f"its events say more while they last: {kubectl} get events "
+                     f"--field-selector involvedObject.name={name}")
+            raise
+        status = obj.get("status") or {}
+        deployment = status.get("jobDeploymentStatus")
+        ran = ran or deployment in ("Running", "Complete") or bool(status.get("jobStatus"))
+        reason = f", reason {status['reason']}" if status.get("reason") else ""
+        print(f"{name}: deployment {deployment}, job {status.get('jobStatus')}{reason}", flush=True)
+        if deployment in ("Complete", "Failed"):
             break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"RayJob {name} still running after {timeout_seconds} s; it is left as it is")
+        now = time.monotonic()
+        if pre_running and not ran and now - started > pre_running + pre_running_grace:
+            stop(f"has not started after preRunningDeadlineSeconds={pre_running} (+{pre_running_grace} s), and "
+                 "KubeRay has not failed it (an operator older than v1.6 ignores the field)", status,
+                 f"it is left as it is; {never_started_check(status)}")
+        if now > deadline:
+            stop(f"is still not finished after {timeout_seconds} s", status,
+                 f"it is left as it is; check {kubectl} describe rayjob {name}")
         time.sleep(poll_seconds)
-    if status.get("jobStatus") != "SUCCEEDED":
-        raise RuntimeError(f"RayJob {name}: job {status.get('jobStatus')}: {status.get('message', '')} "
-                           f"(kubectl -n {namespace} describe rayjob {name})")
-    return name
+    if status.get("jobStatus") == "SUCCEEDED" and deployment == "Complete":
+        return name
+    if status.get("reason") == "PreRunningDeadlineExceeded" or not ran:
+        stop("failed before it started", status, never_started_check(status))
+    if status.get("reason") == "SubmissionFailed":
+        stop("failed", status, f"check the submitter's log ({kubectl} logs job/{name}) and "
+             f"{kubectl} describe rayjob {name}")
+    stop("failed", status, f"check the sweep's log ({kubectl} logs job/{name}) and {kubectl} describe rayjob {name}")
+    return name  # not reached: stop() raises
 
 
 @dsl.component(base_image=STEP_IMAGE)
@@ -101,9 +154,11 @@ def fetch_report(rayjob: str, results_dir: str, report_file: str, report: dsl.Ou
 
 
 def build_pipeline(manifests: list[dict]) -> GraphComponent:
-    """The pipeline with these manifests embedded; its default timeout follows the RayJob's own deadline."""
+    """The pipeline with these manifests embedded; its default timeout follows the RayJob's own deadlines."""
     (rayjob,) = [obj for obj in manifests if obj["kind"] == "RayJob"]
-    timeout = rayjob["spec"]["activeDeadlineSeconds"] + 1800  # plus time to schedule pods and pull the image
+    # KubeRay fails a RayJob that has not started after preRunningDeadlineSeconds and one not finished after
+    # activeDeadlineSeconds (both counted from when it takes the RayJob up): the step never waits longer than both.
+    timeout = rayjob["spec"]["preRunningDeadlineSeconds"] + rayjob["spec"]["activeDeadlineSeconds"]
 
     @dsl.pipeline(name="archsweep-sweep", description="The full architecture sweep as a KubeRay RayJob, "
                   "with report.html as an output artifact.")

@@ -1,0 +1,138 @@
+"""A run's result: the one declared type of `result.json`, built from the loop's summary on the driver.
+
+Each metric is a field, and a field's metadata says how the sweep's comparison shows it (`Compared`): adding a
+metric to result.json, comparison.csv|json|md and the report's table is one field here plus the line of the
+loop (jobs/engine/loop.py `summarise`) that computes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Compared:
+    """How the comparison shows a RunResult field: averaged over seeds, with a heading and a format.
+
+    `heading` None keeps the column in comparison.csv/json but out of the tables people read; `spread` adds
+    the sample standard deviation over seeds as `<name>_std`; `only_if_any` drops a column no model has
+    (mAP when no detector ran); `percent` shows a fraction as a percentage; `in_report` False keeps a column in
+    comparison.md but out of the HTML report's table (which must fit 1000 px)."""
+
+    heading: str | None = None
+    digits: int = 0
+    unit: str = ""
+    spread: bool = False
+    only_if_any: bool = False
+    percent: bool = False
+    in_report: bool = True
+
+
+def compared(heading: str | None = None, digits: int = 0, unit: str = "", **how: Any) -> Any:
+    """A RunResult field (default None) that the comparison averages over seeds and shows as described."""
+    return field(default=None, metadata={"compared": Compared(heading, digits, unit, **how)})
+
+
+@dataclass
+class RunResult:
+    """What one training run produced. Times are seconds, memory MB (2^20 bytes), accuracies fractions."""
+
+    model: str
+    config: dict[str, Any]
+    test_accuracy: float | None = compared("Test accuracy", spread=True, percent=True)
+    test_f1_macro: float | None = compared("Macro-F1", 4)
+    # Weighted F1 equals macro F1 to three decimals on MNIST's balanced classes: comparison files only.
+    test_f1_weighted: float | None = compared("Weighted-F1", 4, in_report=False)
+    test_loss: float | None = compared("Test loss", 4)
+    test_map_50: float | None = compared("mAP@.5", 3, only_if_any=True)
+    test_map: float | None = compared("mAP", 3, only_if_any=True)
+    train_time_s: float | None = compared("Train time", 1, " s", spread=True)
+    wall_time_s: float | None = compared()
+    epochs: int | None = compared("Epochs")
+    # The epoch (1-based) whose validation accuracy was the highest: late means the run wanted more epochs.
+    best_epoch: int | None = compared("Best epoch")
+    params: int | None = compared("Params")
+    images_per_s: float | None = compared("Images/s")
+    peak_memory_mb: float | None = compared("Peak memory", 0, " MB")
+    compile_time_s: float = 0.0  # capture of the static step, not in train_time_s
+    val_accuracy: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    confusion_matrix: list[list[int]] | None = None
+    per_class_f1: list[float] | None = None
+    test_predictions: list[int] | None = None
+    test_labels: list[int] | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    first_step_at: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> RunResult:
+        """A result.json as written by this or an earlier version: unknown keys are dropped, missing ones default.
+
+        Raises ValueError when `model` or `config` is missing (not a result.json)."""
+        if not isinstance(record, dict) or "model" not in record or "config" not in record:
+            raise ValueError("not a run result: no model and config")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+    @classmethod
+    def read(cls, path: Path) -> RunResult:
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, default=str))
+
+
+def compared_fields() -> list[tuple[str, Compared]]:
+    """The RunResult fields the comparison averages over seeds, in declaration order, with how to show them."""
+    return [(f.name, f.metadata["compared"]) for f in dataclasses.fields(RunResult) if "compared" in f.metadata]
+
+
+def environment(workers: Any, device: str) -> dict[str, Any]:
+    """Versions, device and worker layout of a run, for result.json and sweep.json."""
+    import ray
+    import torch
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "ray": ray.__version__,
+            "python": platform.python_version(), "device": device, "workers": workers.count,
+            "use_gpu": workers.use_gpu, "cpus_per_worker": workers.cpus_per_worker,
+            "host": platform.node()}
+
+
+def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Any,
+                 wall_time_s: float) -> RunResult:
+    """The RunResult of a run from its rank-0 worker's summary (jobs/engine/loop.py); every summary key that is
+    a RunResult field is copied, so a metric the loop adds reaches result.json without an edit here."""
+    test = summary.get("test", {})
+    names = {f.name for f in dataclasses.fields(RunResult)}
+    copied = {k: v for k, v in summary.items() if k in names}
+    tested = {f"test_{k}": v for k, v in test.items() if f"test_{k}" in names}
+    return RunResult(**{
+        **copied,
+        **tested,
+        "model": model,
+        # What the worker trained with: on CUDA the preset's GPU settings are applied there (jobs/engine/config.py).
+        "config": dict(summary.get("config", config)),
+        "wall_time_s": wall_time_s,
+        "epochs": len(summary["history"]),
+        "confusion_matrix": test.get("confusion_matrix"),
+        "per_class_f1": test.get("per_class_f1"),
+        "test_predictions": test.get("predictions"),
+        "test_labels": test.get("labels"),
+        "val_accuracy": summary["validation"]["accuracy"],
+        "env": environment(workers, summary["device"]),
+    })
