@@ -15,6 +15,8 @@ from jobs.engine.loopback import prefer_loopback
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(prog="python -m jobs.train", description=__doc__)
     parser.add_argument("--model", required=True, help=f"one of: {', '.join(models.model_names())}")
+    parser.add_argument("--help-config", action="store_true",
+                        help="print every config key of --model (type, default, bounds, meaning) and exit")
     parser.add_argument("--preset", default="quick", help="smoke | quick | full (default: quick)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key of the model or the loop; repeatable")
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.model not in models.model_names():
         raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(models.model_names())}")
+    if args.help_config:
+        print(f"{args.model}: {models.spec(args.model).summary}\n\n{run_config.config_table(args.model)}\n\n"
+              "Set any key with --set key=value; presets (--preset) change the defaults (jobs/engine/presets.py).")
+        return 0
     config = run_config.resolve(args.model, args.preset, args.overrides)
     # Everything a user can get wrong is checked before Ray starts.
     from jobs.engine.data import load_mnist

@@ -7,7 +7,7 @@ import models
 from jobs.engine.augment import MEAN, STD, prepare_batch
 from jobs.engine.config import LOOP_DEFAULTS
 from jobs.engine.data import Mnist
-from jobs.engine.loop import place
+from jobs.engine.epoch import place
 from jobs.engine.tasks.classification import ClassificationTask
 
 

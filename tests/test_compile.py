@@ -11,9 +11,11 @@ from torch import nn
 import models
 from jobs.engine import config as run_config
 from jobs.engine.data import Mnist
+from jobs.engine.epoch import place, run_epoch
 from jobs.engine.errors import UsageError
-from jobs.engine.loop import place, run_epoch, wants_static_step
+from jobs.engine.loop import wants_static_step
 from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.engine.presets import PRESETS
 from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks.classification import ClassificationTask
 from jobs.train import main
@@ -68,7 +70,7 @@ def test_gpu_settings_apply_on_cuda_only_and_explicit_keys_win():
     assert run_config.GPU_KEY not in run_config.resolve("cnn", "smoke")  # no GPU section: the config as before
 
 
-@pytest.mark.parametrize("preset", run_config.preset_names())
+@pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize("model", models.model_names())
 def test_every_gpu_config_is_valid(preset, model):
     run_config.check(model, run_config.for_device(run_config.preset_config(model, preset), "cuda"))

@@ -7,7 +7,7 @@ import torch
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.loop import place
+from jobs.engine.epoch import place
 from jobs.engine.optim import lr_table, make_optimizer, param_groups
 from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks.classification import ClassificationTask

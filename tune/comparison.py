@@ -22,7 +22,7 @@ from tune.trials import TrialRecord
 
 # Search-side columns that come from sweep.json's status of each architecture, not from its result.json.
 STATUS_COLUMNS = ("trials", "failed_trials", "best_val_accuracy", "best_config")
-INT_COLUMNS = ("seeds", "params", "trials", "failed_trials", "epochs", "best_epoch")
+INT_COLUMNS = ("seeds", "params", "trials", "failed_trials")
 
 
 def _comparison_row_type() -> type:

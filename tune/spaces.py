@@ -57,7 +57,8 @@ SPACES: dict[str, dict[str, dict]] = {
 def check_space(space: dict[str, dict], where: str) -> None:
     """A space read from a `--space` file must use the kinds above with well-formed arguments.
 
-    Raises ValueError naming the bad key; whether the values suit the model is `jobs.space_check`'s question.
+    Raises ValueError naming the bad key; whether the values suit the model is answered by
+    tune/sweep_checks.py `check_space_values`, through the declared config.
     """
     if not isinstance(space, dict):
         raise ValueError(f"{where}: expected {{key: {{kind: args}}}}, got {type(space).__name__}")

@@ -120,8 +120,8 @@ def check_resume(args: Any, recorded: Any) -> None:
                                                       for m in recorded.models})
     clashes = [key for key, value in given.items() if value is not None and value != getattr(recorded, key)]
     if clashes:
-        said = ", ".join(f"{flag(key)} {shown(given[key])}" for key in clashes)
-        record = " ".join(f"{flag(key)} {shown(getattr(recorded, key))}" for key in (
+        said = ", ".join(f"{flag(key)} {as_text(given[key])}" for key in clashes)
+        record = " ".join(f"{flag(key)} {as_text(getattr(recorded, key))}" for key in (
             "preset", "models", "search", "samples", "seeds", "search_seed", "overrides"))
         raise UsageError(f"--resume: {recorded.output} was recorded with {record}; {said} contradicts it (leave "
                          f"the flag out to continue that sweep, or start a new sweep without --resume)")
@@ -131,7 +131,7 @@ def flag(key: str) -> str:
     return {"overrides": "--set", "spaces": "--space"}.get(key, f"--{key.replace('_', '-')}")
 
 
-def shown(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value)) if value else "(none)"
     return json.dumps(value) if isinstance(value, dict) else str(value)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import models
 from jobs.engine.augment import memory_format
 from jobs.engine.data import FILES, find_file, limit
-from jobs.engine.loop import place, run_epoch
+from jobs.engine.epoch import place, run_epoch
 from jobs.engine.optim import make_optimizer, make_schedule, param_groups
 from jobs.engine.precision import autocast
 from jobs.engine.tasks.classification import ClassificationTask

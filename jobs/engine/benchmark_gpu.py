@@ -21,7 +21,7 @@ import torch
 import models
 from jobs.engine.benchmark import interleaved_medians, reference_epoch, sync
 from jobs.engine.data import Mnist, limit
-from jobs.engine.loop import place
+from jobs.engine.epoch import place
 from jobs.engine.optim import lr_table, make_optimizer, param_groups
 from jobs.engine.precision import resolve_precision
 from jobs.engine.static_step import StaticStep
@@ -114,7 +114,7 @@ def section(rows: list[tuple[bool, dict[str, float]]], compile_s: float, result:
             f"Capture {result['compile_s']:.2f} s, not included. Race config: the default `cnn` on all "
             f"{result['images']:,} training images, batch {RACE['batch_size']}, lr {RACE['lr']:g}, one-cycle over "
             f"{args.race_epochs} epochs, no augmentation; evaluations not timed.\n\n"
-            "Targets (issue 11): ≥ 5× the recipe, ≥ 3× the tuned recipe, ≤ 1.0 s to 99%.\n"
+            "Targets: ≥ 5× the recipe, ≥ 3× the tuned recipe, ≤ 1.0 s to 99%.\n"
             f"{GPU_END}")
 
 

@@ -130,10 +130,6 @@ def type_name(param: Param) -> str:
     return kind.__name__
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
 def preset_config(model: str, preset: str) -> dict[str, Any]:
     """Loop defaults < model defaults < the preset's loop settings < the preset's settings for this model."""
     if preset not in PRESETS:

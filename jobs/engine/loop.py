@@ -24,9 +24,9 @@ import torch.distributed as dist
 from torch import nn
 
 import models
-from jobs.engine.augment import memory_format
 from jobs.engine.config import for_device
 from jobs.engine.data import Mnist, limit
+from jobs.engine.epoch import place, run_epoch
 from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
 from jobs.engine.precision import resolve_precision
 from jobs.engine.sessions import OneProcessSession, TrainSession, assigned_cpus
@@ -111,25 +111,6 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
         report(run, epoch, train_loss, epoch_time, per_rank * world)
 
 
-def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, schedule: Any, indices: torch.Tensor,
-              batch_size: int, grad_clip: float = 0.0) -> torch.Tensor:
-    """One pass over `indices`; returns the summed (not mean) loss, still on the device, so no sync per step."""
-    loss_sum = torch.zeros((), device=indices.device)
-    for start in range(0, len(indices), batch_size):
-        batch = indices[start:start + batch_size]
-        loss = task.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        schedule.step()
-        loss_sum += loss.detach() * len(batch)
-    if indices.device.type == "cuda":
-        torch.cuda.synchronize(indices.device)
-    return loss_sum
-
-
 def wants_static_step(cfg: dict[str, Any], device: torch.device, world: int, task: Any) -> bool:
     """`compile`: off = the eager loop; on = the static step; auto = the static step on CUDA only.
 
@@ -138,10 +119,6 @@ def wants_static_step(cfg: dict[str, Any], device: torch.device, world: int, tas
     if cfg["compile"] == "off" or world > 1 or not getattr(task, "static_shapes", False):
         return False
     return cfg["compile"] == "on" or device.type == "cuda"
-
-
-def place(model: nn.Module, device: torch.device, cfg: dict[str, Any]) -> nn.Module:
-    return model.to(device, memory_format=memory_format(cfg["channels_last"]))
 
 
 def worker_data(data: Mnist, cfg: dict[str, Any]) -> Mnist:

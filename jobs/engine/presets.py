@@ -57,9 +57,7 @@ PRESETS: dict[str, dict] = {
         # still wins; set lr with batch_size, they belong together). A captured step costs about the same at
         # batch 128 as at 512 for these small nets, so larger batches are the GPU's throughput; the learning
         # rate grows with the square root of the batch (Adam's usual rule).
-        # UNTESTED ON A GPU: none was lent when these were written. Measure with scripts/gpu_measure.sh: test
-        # accuracy of each row against its CPU-preset figure in BENCHMARKS.md (cnn >= 99.5%, vit >= 99.0%,
-        # resnet18 >= 99.5%) and img/s; where the accuracy drops, halve the batch (and lr by sqrt 2).
+        # Whether these hold on a card, and how to check them, is in BENCHMARKS.md ("GPU presets").
         "gpu": {
             "loop": {"eval_batch_size": 5_000},  # val 5,000 and test 10,000 in one or two forwards, bf16
             "models": {
