@@ -70,6 +70,7 @@ def test_summary_accepts_torch_and_matches_the_parts():
 
 @pytest.mark.parametrize("probs, labels, message", [
     (np.array([[2.0, -1.0]]), np.array([0]), "sum to 1"),  # logits, not probabilities
+    (np.array([[2.0, 1.0]]), np.array([0]), "sum to 1"),  # positive logits
     (PROBS, np.array([0, 1, 3, 0]), "labels must lie"),
     (PROBS, LABELS[:3], "expected probabilities"),
     (PROBS, LABELS.astype(float), "integers"),

@@ -36,3 +36,16 @@ def test_a_worker_failure_resumes_from_the_last_epoch_checkpoint(smoke_run, trai
     assert result["history"] == [first["reports"][0], second["reports"][0]]
     assert result["epochs"] == 2 and result["test_accuracy"] > 0.3
 
+
+
+@pytest.mark.slow
+def test_a_divergence_is_not_restarted_from_scratch(smoke_run, train_events):
+    # SGD at lr 10 with momentum 0.99 turns the loss to NaN in epoch 1. FailureConfig would replay that same
+    # divergence; the worker reports it instead of raising, once, and the driver raises Diverged.
+    from jobs.engine.errors import Diverged
+
+    with pytest.raises(Diverged, match="training diverged: the loss is nan at epoch 1"):
+        smoke_run("cnn", ["lr=10", "optimizer=sgd", "momentum=0.99", "precision=fp32"], max_failures=3)
+    events = train_events()
+    assert len(events) == 1 and "exceptions" not in events[0], events
+    assert "diverged" in events[0]["reports"][0]

@@ -69,7 +69,7 @@ def test_matched_mcnemar_pairs_only_common_seeds_and_pools_counts():
 def test_holm_matches_hand_computed_example():
     # Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06 (monotone).
     assert sig.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert sig.holm([0.6, 0.5]) == [1.0, 1.0]  # 0.5 x 2 = 1.0, then 0.6 raised to 1.0; capped at 1
+    assert sig.holm([0.7, 0.6]) == [1.0, 1.0]  # 0.6 x 2 = 1.2 capped at 1, then 0.7 raised to 1 (monotone)
     assert sig.holm([0.2]) == [0.2] and sig.holm([]) == []
     with pytest.raises(ValueError):
         sig.holm([0.1, 1.5])

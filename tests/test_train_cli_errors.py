@@ -65,3 +65,16 @@ def test_unreachable_address(mnist_dir, capsys):
 
 def test_bad_flag_value_is_one_line(capsys):
     assert_usage_error(run_in_process(main, ["--model", "cnn", "--workers", "two"], capsys), "--workers")
+
+
+@pytest.mark.slow
+def test_a_diverging_run_is_one_error_line_exit_1_without_a_retry(mnist_dir, tmp_path):
+    # SGD at lr 10 with momentum 0.99 turns the smoke cnn's loss to NaN in its first epoch (seen every time).
+    proc = run_module("jobs.train", "--model", "cnn", "--preset", "smoke", "--data-dir", str(mnist_dir),
+                      "--output", str(tmp_path), "--set", "lr=10", "--set", "optimizer=sgd", "--set", "momentum=0.99",
+                      "--set", "precision=fp32", "--max-failures", "3")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert lines[-1].startswith("error: training diverged: the loss is nan at epoch 1 of 1"), lines[-3:]
+    assert "--set lr=1" in lines[-1] and "grad_clip" in lines[-1]
+    assert "Traceback" not in proc.stderr

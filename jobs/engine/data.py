@@ -34,7 +34,7 @@ from jobs.engine.mnist_formats import (
 from models.mnist import SIDE
 
 __all__ = ["FILES", "IMAGE_MAGIC", "LABEL_MAGIC", "SIDE", "VALIDATION_SIZE", "Mnist", "download", "find_file",
-           "limit", "load_mnist", "read_idx", "refresh", "resolve_data_dir", "split"]
+           "limit", "load_mnist", "read_bytes", "read_idx", "refresh", "resolve_data_dir", "split"]
 
 VALIDATION_SIZE = 5_000
 SPLIT_SEED = 20_240_601  # fixed: the validation split must not move between runs or trials

@@ -34,10 +34,11 @@ from ray.train.torch import TorchTrainer
 from ray.util.queue import Empty, Queue
 
 from jobs.engine.cluster import Workers
+from jobs.engine.errors import Diverged
 from jobs.engine.loop import SUMMARY_FILE, run_loop, train_func_per_worker
 from jobs.engine.progress import print_epoch, print_summary
 from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
-from jobs.engine.sessions import TaskSession, TuneSession
+from jobs.engine.sessions import DIVERGED_FILE, TaskSession, TuneSession
 
 
 def uses_ray_train(workers: Workers) -> bool:
@@ -102,6 +103,8 @@ def train_with_ray_train(model: str, config: dict[str, Any], data_ref: ray.Objec
     started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
     result = fit_with_progress(trainer, progress, label)
     with result.checkpoint.as_directory() as folder:
+        if (Path(folder) / DIVERGED_FILE).is_file():
+            raise Diverged((Path(folder) / DIVERGED_FILE).read_text())
         summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
     return write_result(model, config, summary, workers, started, started_at, output / name, show_progress)
 
@@ -118,7 +121,11 @@ def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, 
     trial_id = ray_tune.get_context().get_trial_id()
     trainer = make_trainer(model, config, data_ref, workers, train_storage, name=trial_id, max_failures=0,
                            callbacks=[TuneReportCallback()])
-    trainer.fit()
+    result = trainer.fit()
+    if result.checkpoint is not None:
+        with result.checkpoint.as_directory() as folder:
+            if (Path(folder) / DIVERGED_FILE).is_file():  # the trial fails, recorded with this reason
+                raise Diverged((Path(folder) / DIVERGED_FILE).read_text())
 
 
 ATTEMPTS = 2  # as FailureConfig(max_failures=1): a worker that dies is replaced once, from the last checkpoint

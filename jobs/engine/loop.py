@@ -100,7 +100,8 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
             loss_sum = run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"], cfg["grad_clip"])
         train_loss = mean_over_ranks(loss_sum, per_rank, world)
         if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch + 1}; lower lr or clip gradients")
+            session.diverged(divergence(train_loss, epoch, cfg))
+            return
         compiling = step.compile_time_s - compiling if step else 0.0
         epoch_time = time.perf_counter() - started - compiling  # the capture is reported apart, never hidden
         state["compile_time_s"] = state.get("compile_time_s", 0.0) + compiling
@@ -109,6 +110,13 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
         state["epoch"] = epoch + 1
         run = EpochEnd(session, cfg, unwrap(model), task, optimizer, schedule, state, device, progress)
         report(run, epoch, train_loss, epoch_time, per_rank * world)
+
+
+def divergence(train_loss: float, epoch: int, cfg: dict[str, Any]) -> str:
+    """One line saying where the run diverged and what to try."""
+    clip = "lower grad_clip" if cfg["grad_clip"] > 0 else "set grad_clip (e.g. --set grad_clip=1.0)"
+    return (f"training diverged: the loss is {train_loss} at epoch {epoch + 1} of {cfg['epochs']} (lr {cfg['lr']:g}, "
+            f"{cfg['optimizer']}); try a lower lr (e.g. --set lr={cfg['lr'] / 10:g}) or {clip}")
 
 
 def wants_static_step(cfg: dict[str, Any], device: torch.device, world: int, task: Any) -> bool:

@@ -46,7 +46,7 @@ IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
 PIXELS = SIDE * SIDE
 GZIP_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PK\x03\x04"
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-FORMS = ("IDX", "NPZ", "CSV")  # the order of preference
+FORMS = ("IDX", "NPZ", "CSV")  # the order of preference, which locate follows
 # MNIST/raw/ and Kaggle's archive/<name>/<name> are 2 down; deeper, or more entries, is a scan of a whole volume
 # (a home directory named by mistake), which should end quickly in "no MNIST here".
 MAX_DEPTH = 3
@@ -208,8 +208,9 @@ def locate(folder: Path) -> Source:
 
 
 def _missing(folder: Path, stem: str, files: list[tuple[int, Path]]) -> str:
-    return (f"{folder / stem}: missing (looked for {stem} and {stem}.gz in any case, with a dot for the last dash "
-            f"as Kaggle names it, flat, in MNIST/raw/ and in folders below; found {_found(folder, files)})")
+    dotted = stem.replace("-idx", ".idx")
+    return (f"{folder / stem}: missing (looked for {stem}, {stem}.gz and Kaggle's {dotted}, in any case, flat and "
+            f"in folders below such as MNIST/raw/; found {_found(folder, files)})")
 
 
 def _found(folder: Path, files: list[tuple[int, Path]], shown: int = 6) -> str:

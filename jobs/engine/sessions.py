@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import ray
 import torch
 from torch import nn
+
+from jobs.engine.errors import Diverged
+
+DIVERGED = "diverged"  # the metric a Ray Train worker reports instead of raising (TrainSession.diverged)
+DIVERGED_FILE = "diverged.txt"  # ... and the file of its last checkpoint that says so
 
 
 class TrainSession:
@@ -40,6 +46,17 @@ class TrainSession:
         checkpoint = ray.train.Checkpoint.from_directory(folder) if folder else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
+    def diverged(self, message: str) -> None:
+        """Every rank sees the same all-reduced loss, so every rank reports the divergence and the workers end
+        normally: raising would make FailureConfig restart the same deterministic divergence from scratch. The
+        driver (jobs/engine/launch.py) finds the message in the run's last checkpoint and raises Diverged."""
+        if self.rank != 0:
+            ray.train.report({DIVERGED: message})
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / DIVERGED_FILE).write_text(message)
+            self.report({DIVERGED: message}, folder)
+
 
 class OneProcessSession:
     """A single worker in a process Ray gave a share of the cluster: nothing to synchronise, no DDP."""
@@ -55,6 +72,10 @@ class OneProcessSession:
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model
+
+    def diverged(self, message: str) -> None:
+        """A trial or a retrain that diverges fails, recorded with this reason; neither is retried."""
+        raise Diverged(message)
 
 
 class TuneSession(OneProcessSession):
