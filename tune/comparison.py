@@ -8,12 +8,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from jobs.engine.corruptions import CORRUPTIONS
 from jobs.engine.errors import UsageError
 from jobs.engine.run_result import Compared, RunResult, compared_fields
 from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results
@@ -36,6 +39,7 @@ def _comparison_row_type() -> type:
         fields.append((name, float | None, None))
         if how.spread:
             fields.append((f"{name}_std", float | None, None))
+    fields += [(column, float | None, None) for derived in DERIVED for column in derived.columns]
     fields += [("trials", int | None, None), ("failed_trials", int | None, None),
                ("best_val_accuracy", float | None, None), ("best_config", dict | None, None),
                ("accuracy_per_train_s", float | None, None), ("pareto", bool, False)]
@@ -44,6 +48,26 @@ def _comparison_row_type() -> type:
     return row_type
 
 
+@dataclass(frozen=True)
+class Derived:
+    """Columns computed from the whole sweep folder (trials, prices, per-seed records), not averaged RunResult
+    fields: COMPUTE returns {model: {column: value}} for the COLUMNS it declares (floats, or None)."""
+
+    columns: tuple[str, ...]
+    compute: Callable[[SweepResults], dict[str, dict[str, Any]]]
+
+
+def robustness_columns(results: SweepResults) -> dict[str, dict[str, Any]]:
+    """robust_<corruption>: the accuracy under each corruption, mean over seeds (jobs/engine/corruptions.py)."""
+    out: dict[str, dict[str, Any]] = {}
+    for model, runs in results.finals.items():
+        scores = [run.robustness for run in runs if run.robustness]
+        out[model] = {f"robust_{name}": float(np.mean([s[name] for s in scores if name in s]))
+                      for name in CORRUPTIONS if any(name in s for s in scores)}
+    return out
+
+
+DERIVED: list[Derived] = [Derived(tuple(f"robust_{name}" for name in CORRUPTIONS), robustness_columns)]
 ComparisonRow = _comparison_row_type()
 COLUMNS = tuple(f.name for f in dataclasses.fields(ComparisonRow))
 
@@ -96,6 +120,11 @@ def comparison_table(results: SweepResults) -> pd.DataFrame:
     from tune.stats import pareto_front
 
     rows = [comparison_row(model, results.status(model), results.finals.get(model, [])) for model in results.models]
+    for derived in DERIVED:
+        values = derived.compute(results)
+        for row in rows:
+            for column, value in values.get(row.model, {}).items():
+                setattr(row, column, value)
     table = pd.DataFrame([dataclasses.asdict(row) for row in rows], columns=list(COLUMNS))
     # A column every model lacks (all failed) must still be numeric, so sorting and division work.
     numeric = [c for c in COLUMNS if c not in ("model", "status", "reason", "best_config", "pareto")]
@@ -108,6 +137,7 @@ def comparison_table(results: SweepResults) -> pd.DataFrame:
                               kind="stable")
     # A column declared only_if_any (mAP) means something only when some model has it.
     optional = {name for name, how in compared_fields() if how.only_if_any}
+    optional |= {column for derived in DERIVED for column in derived.columns}
     keep = [c for c in COLUMNS if c not in optional or table[c].notna().any()]
     table = table[keep].reset_index(drop=True)
     return table.astype({c: "Int64" for c in INT_COLUMNS if c in table})

@@ -46,6 +46,12 @@ LOOP_PARAMS: dict[str, Param] = {
     "evaluate_test": Param(True, "evaluate on the test split (False in sweep trials: it is for the final run)"),
     "train_on_val": Param(False, "train on train + validation (the sweep's final retrain)"),
     "fail_at_epoch": Param(-1, "fault injection: raise once at this epoch; -1 = never", ge=-1),
+    # What a final run measures after its test evaluation (jobs/engine/final_evaluation.py).
+    "serving_batch": Param(256, "batch of the serving throughput measurement", ge=1, le=65_536),
+    "serving_calls": Param(100, "timed calls at batch 1 for the serving latency (after a warm-up)", ge=1,
+                           le=100_000),
+    "onnx_check_images": Param(0, "test images the ONNX export is checked on; 0 = all", ge=0),
+    "robustness_images": Param(10_000, "test images scored under each corruption; 0 = no robustness check", ge=0),
     # The static-shape step captured as a CUDA graph (jobs/engine/static_step.py): auto = on CUDA only; on the CPU
     # it has nothing to capture and the eager loop is as fast, so `on` there only runs the same static step.
     "compile": Param("auto", "capture the training step as a CUDA graph", choices=("auto", "on", "off")),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from ray.util.queue import Empty, Queue
 
 from jobs.engine.cluster import Workers
 from jobs.engine.errors import Diverged
+from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE
 from jobs.engine.loop import SUMMARY_FILE, run_loop, train_func_per_worker
 from jobs.engine.progress import print_epoch, print_summary
 from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
@@ -106,6 +108,7 @@ def train_with_ray_train(model: str, config: dict[str, Any], data_ref: ray.Objec
         if (Path(folder) / DIVERGED_FILE).is_file():
             raise Diverged((Path(folder) / DIVERGED_FILE).read_text())
         summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
+        keep_beside_result(Path(folder), output / name)
     return write_result(model, config, summary, workers, started, started_at, output / name, show_progress)
 
 
@@ -156,6 +159,7 @@ def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Ite
     if failure:
         raise failure[0]
     # From the checkpoint, not from memory: a run resumed after its last epoch has no epoch left to run.
+    keep_beside_result(session.checkpoint, Path(folder), move=True)
     yield {"summary": json.loads((session.checkpoint / SUMMARY_FILE).read_text())}
 
 
@@ -204,6 +208,15 @@ def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, w
             if isinstance(exc, RayTaskError) or attempt == ATTEMPTS:
                 raise  # the loop itself raised: running it again would raise again
     return write_result(model, config, summary, workers, started, started_at, run_dir, show_progress)
+
+
+def keep_beside_result(checkpoint: Path, run_dir: Path, move: bool = False) -> None:
+    """The final run's test predictions and ONNX model, from its last checkpoint to beside its result.json;
+    MOVE them out of a checkpoint the run owns (a retrain's), rather than keep a second ONNX file there."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in (PREDICTIONS_FILE, ONNX_FILE):
+        if (checkpoint / name).is_file():
+            (os.replace if move else shutil.copyfile)(checkpoint / name, run_dir / name)
 
 
 def write_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers, started: float,

@@ -27,6 +27,7 @@ import models
 from jobs.engine.config import for_device
 from jobs.engine.data import Mnist, limit
 from jobs.engine.epoch import place, run_epoch
+from jobs.engine.final_evaluation import evaluate_final
 from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
 from jobs.engine.precision import resolve_precision
 from jobs.engine.sessions import OneProcessSession, TrainSession, assigned_cpus
@@ -196,6 +197,8 @@ def report(run: EpochEnd, epoch: int, train_loss: float, epoch_time: float, imag
             if run.cfg["evaluate_test"]:
                 summary["test"] = run.task.evaluate(run.model, "test")
                 metrics.update({f"test_{k}": summary["test"][k] for k in ("accuracy", "f1_macro", "loss")})
+                summary.update(evaluate_final(run.model, run.task, run.cfg, run.device, Path(folder),
+                                              run.state["train_images"]))
             (Path(folder) / SUMMARY_FILE).write_text(json.dumps(summary))
         if run.progress is not None:
             run.progress.put({**metrics, "epochs": run.cfg["epochs"], "train_time_s": run.state["train_time_s"]})

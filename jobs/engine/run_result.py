@@ -61,6 +61,26 @@ class RunResult:
     params: int | None = compared("Params")
     images_per_s: float | None = compared("Images/s")
     peak_memory_mb: float | None = compared("Peak memory", 0, " MB")
+    # What it costs to serve and to compute (jobs/engine/final_evaluation.py): per image (per canvas for the
+    # detector) at batch 1 on the run's device, precision and threads; `serving` records how it was measured.
+    latency_ms_p50: float | None = compared("Latency", 2, " ms", in_report=False)
+    latency_ms_p95: float | None = compared(in_report=False)
+    throughput_per_s: float | None = compared(in_report=False)
+    gflops_per_image: float | None = compared("GFLOPs", 4, in_report=False)
+    train_flops: float | None = compared(in_report=False)  # 3 x forward FLOPs x images trained (an estimate)
+    model_size_mb: float | None = compared("Size", 2, " MB", in_report=False)  # the weights, 10^6 bytes
+    onnx_agreement: float | None = compared(in_report=False)  # share of test images where ONNX Runtime agrees
+    onnx_accuracy: float | None = compared(in_report=False)
+    onnx_latency_ms_p50: float | None = compared(in_report=False)
+    # Calibration of the test probabilities (classifiers): ECE over 15 bins, NLL (nats), Brier (0..2).
+    ece: float | None = compared(in_report=False)
+    nll: float | None = compared(in_report=False)
+    brier: float | None = compared(in_report=False)
+    robustness_mean: float | None = compared(in_report=False)  # mean accuracy over the corruptions
+    robustness: dict[str, float] = field(default_factory=dict)  # corruption -> accuracy
+    serving: dict[str, Any] = field(default_factory=dict)
+    onnx: dict[str, Any] = field(default_factory=dict)
+    final_evaluation_errors: dict[str, str] = field(default_factory=dict)  # what could not be measured, why
     compile_time_s: float = 0.0  # capture of the static step, not in train_time_s
     val_accuracy: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

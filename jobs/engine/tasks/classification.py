@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,3 +47,21 @@ class ClassificationTask:
         model.train(was_training)
         predicted = torch.cat(predictions).cpu().numpy() if predictions else labels.cpu().numpy()[:0]
         return classification_metrics(labels.cpu().numpy(), predicted, float(total_loss) / max(len(labels), 1))
+
+    @torch.no_grad()
+    def probabilities(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities float32 [N, 10] of uint8 IMAGES [N, 28, 28], in the run's precision."""
+        was_training = model.training
+        model.eval()
+        out = []
+        for start in range(0, len(images), self.config["eval_batch_size"]):
+            x = prepare_batch(images[start:start + self.config["eval_batch_size"]].to(self.device), False,
+                              channels_last=self.config["channels_last"])
+            with autocast(self.device, self.config["precision"]):
+                out.append(model(x).float().softmax(1))
+        model.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, 10, device=self.device)
+
+    def predict(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
+        """The predicted digit int64 [N] of uint8 IMAGES [N, 28, 28]."""
+        return self.probabilities(model, images).argmax(1).cpu().numpy()

@@ -81,6 +81,16 @@ class DetectionTask:
         # torchmetrics reports -1 when a split has nothing to score; 0 keeps the numbers in [0, 1].
         return {"map_50": max(float(result["map_50"]), 0.0), "map": max(float(result["map"]), 0.0)}
 
+    @torch.no_grad()
+    def predict(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
+        """The digit of the top box on each plain digit's canvas (-1 where none), as the test accuracy counts it."""
+        was_training = model.training
+        model.eval()
+        try:
+            return self.classify(model, images)
+        finally:
+            model.train(was_training)
+
     def classify(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
         """Digit of the highest-scoring box on each plain digit's canvas; -1 where the detector finds none."""
         predicted = []
