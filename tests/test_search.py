@@ -43,3 +43,22 @@ def test_search_hands_out_no_more_trials_than_its_cap_until_one_finishes(search)
     assert all(running) and algorithm.next_trial() is None
     algorithm.on_trial_complete(running[0].trial_id, {"val_accuracy": 0.5})
     assert algorithm.next_trial() is not None
+
+
+def test_a_grid_uses_the_cluster_like_any_other_search():
+    # The 108-point cnn grid (samples 1) ran one trial at a time: concurrency was min(fits, samples).
+    from tune.search import concurrency, planned_trials
+
+    grid = param_space("cnn", "grid")
+    points = 3 * 2 * 3 * 2 * 3  # kernel_size, dropout grid, channels, lr grid, batch_size
+    assert planned_trials(grid, 1) == points == 108 and planned_trials(grid, 2) == 2 * points
+    assert concurrency(grid, 1, fits=16) == 16  # a 4-GPU cluster's worth of cnn trials at once
+    assert concurrency(grid, 1, fits=200) == 108  # never more than there are trials
+    random_space = param_space("cnn", "random")
+    assert planned_trials(random_space, 2) == 2 and concurrency(random_space, 2, fits=16) == 2
+    assert concurrency(random_space, 5, fits=0) == 1  # never 0: a Tuner with no slot would wait forever
+    # And the grid's trials really are handed out that many at a time by the search algorithm.
+    algorithm = search_algorithm("grid", "val_accuracy", "max", concurrency(grid, 1, fits=16), seed=0)
+    algorithm.add_configurations([Experiment("grid", lambda config: None, config=grid, num_samples=1)])
+    running = [algorithm.next_trial() for _ in range(16)]
+    assert all(running) and algorithm.next_trial() is None

@@ -168,3 +168,53 @@ def test_a_cluster_that_refuses_our_token(ray_local, tmp_path, mnist_dir):
                            "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}, timeout=60)
     assert_usage_error(proc, "the Ray cluster refused our token", "RAY_AUTH_TOKEN", "ray get-auth-token")
     assert list(tmp_path.iterdir()) == []
+
+
+def planned_sweep(output, name="sweep-p"):
+    """A recorded sweep whose plan is what the code makes of it now."""
+    from tune.sweep_checks import configs_for
+    from tune.sweep_plan import effective_plan
+
+    folder = output / name
+    folder.mkdir(parents=True)
+    sweep = Sweep(folder, ["cnn", "vit"], name, "", "quick", "random", 2, 1, [])
+    sweep.plan = effective_plan(sweep, {m: configs_for(m, "quick", []) for m in sweep.models})
+    sweep.save()
+    return folder
+
+
+@pytest.mark.parametrize(("change", "fragments"), [
+    # A git pull between the kill and the resume that widened cnn's lr range ...
+    (lambda m: m.setitem(__import__("tune.spaces").spaces.SPACES["cnn"], "lr", {"loguniform": [1e-4, 1e-1]}),
+     ["spaces.cnn.lr.loguniform: recorded [0.001, 0.01], now [0.0001, 0.1]"]),
+    # ... added a key to vit's space ...
+    (lambda m: m.setitem(__import__("tune.spaces").spaces.SPACES["vit"], "dropout", {"uniform": [0.0, 0.3]}),
+     ["spaces.vit.dropout: recorded \"(absent)\""]),
+    # ... or changed a run preset (the quick cnn's learning rate) or a sweep preset (samples).
+    (lambda m: m.setitem(__import__("jobs.engine.presets").engine.presets.PRESETS["quick"]["models"], "cnn",
+                         {"lr": 0.02}), ["configs.cnn.lr: recorded 0.003, now 0.02"]),
+    (lambda m: m.setitem(__import__("tune.presets").presets.SWEEPS["quick"], "samples", 3),
+     ["sweep_preset.samples: recorded 2, now 3"]),
+])
+def test_resume_after_the_spaces_or_presets_changed(change, fragments, tmp_path, capsys, mnist_dir, no_ray,
+                                                    monkeypatch):
+    folder = planned_sweep(tmp_path)
+    change(monkeypatch)
+    proc = sweep_error(capsys, mnist_dir, "--resume", str(folder))
+    assert_usage_error(proc, f"--resume: {folder} was started with other search spaces or presets", *fragments)
+
+
+def test_a_plan_unchanged_resumes_and_an_old_absolute_default_storage_moves_with_the_folder(tmp_path):
+    from tune.sweep_checks import configs_for
+    from tune.sweep_plan import check_plan_unchanged
+
+    folder = planned_sweep(tmp_path)
+    sweep = Sweep.load(folder, "--resume")
+    check_plan_unchanged(sweep, {m: configs_for(m, "quick", []) for m in sweep.models})  # raises on a change
+    # An earlier version recorded the default storage as an absolute path into the folder where it ran.
+    old = recorded_sweep(tmp_path / "before")
+    moved = tmp_path / "elsewhere" / old.name
+    moved.parent.mkdir()
+    old.rename(moved)
+    sweep = Sweep.load(moved, "--resume")
+    assert sweep.storage == "" and sweep.tune_storage() == str(moved / "tune")

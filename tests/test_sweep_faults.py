@@ -193,3 +193,19 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     done = run_sweep(sys.executable, "-m", "jobs.sweep", "--resume", str(sweep), "--data-dir", str(mnist_dir),
                      env=env)
     assert "cnn: already done in this sweep, kept" in done.stdout and "retraining" not in done.stdout
+
+    # Copied elsewhere (kubectl cp of the results volume to a laptop) and the original gone: a resume continues
+    # the copy, its search restored from the copy's own tune/, and nothing is written at the old path.
+    copy = tmp_path / "laptop" / sweep.name
+    copy.parent.mkdir()
+    sweep.rename(copy)
+    output.rename(tmp_path / "gone")
+    record = load(copy / "sweep.json")
+    assert record["storage"] == ""  # the default storage is the sweep folder's own, wherever it is
+    record["status"]["cnn"]["status"] = "running"
+    (copy / "sweep.json").write_text(json.dumps(record))
+    (copy / "final" / "cnn" / "seed0" / "result.json").unlink()
+    moved = run_sweep(sys.executable, "-m", "jobs.sweep", "--resume", str(copy), "--data-dir", str(mnist_dir), env=env)
+    assert f"continuing its search from {copy / 'tune'}" in moved.stdout, moved.stdout[-2000:]
+    assert "  cnn trial " not in moved.stdout  # every trial was restored, none run again
+    assert (copy / "final" / "cnn" / "seed0" / "result.json").is_file() and not output.exists()

@@ -69,3 +69,19 @@ def test_a_task_holds_its_resources_from_its_process_start_when_ray_started_the_
     # Submitted after: a process that already ran something else holds the CPU for this task from now on.
     now = time.time()
     assert datetime.fromisoformat(held_since(started + 1)).timestamp() >= now
+
+
+def test_a_gpu_that_torch_cannot_use_fails_the_run_in_one_line(monkeypatch):
+    # A node whose driver is too old for the CUDA torch was built for: Ray still counts and assigns its GPU.
+    import ray
+    import torch
+
+    from jobs.engine import sessions
+
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [0])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(sessions.GpuUnusable, match=r"Ray gave this run GPU 0 but torch.cuda.is_available\(\) is False"
+                       r".*R580 or newer.*--gpu off"):
+        sessions.OneProcessSession()
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
+    assert sessions.OneProcessSession().device.type == "cpu"  # no GPU asked for: the CPU, no error

@@ -23,7 +23,7 @@ from jobs.engine.progress import say
 from jobs.engine.run_result import RESULT_FILE, RunResult, environment
 from tune.presets import CPUS_PER_TRIAL_WORKER, SWEEPS
 from tune.resource_usage import cluster_busy
-from tune.search import param_space
+from tune.search import concurrency, param_space, planned_trials
 from tune.sweep_folder import LATEST
 from tune.sweep_record import ModelStatus, Sweep
 from tune.trials import TrialRecord, best_trial, short_reason, trial_id, trial_record
@@ -35,7 +35,7 @@ def search(sweep: Sweep, model: str, base: dict[str, Any], data_ref: Any, worker
     """Run (or continue) the Tune search of one architecture; returns its trial records."""
     plan = SWEEPS[sweep.preset]
     trial_base = {**base, **plan["trial"], **plan["trial_models"].get(model, {}), "evaluate_test": False}
-    storage = storage_path(sweep.storage)
+    storage = storage_path(sweep.tune_storage())
     setup = TrialSetup(model, trial_base, data_ref, workers, f"{storage}/{sweep.name}/{model}-runs")
     path = f"{storage}/{sweep.name}/{model}"
     space = searched_space(sweep, model)
@@ -43,10 +43,11 @@ def search(sweep: Sweep, model: str, base: dict[str, Any], data_ref: Any, worker
         say(f"{model}: continuing its search from {path}")
         tuner = restore_tuner(setup, path)
     else:
-        concurrency = min(fits, sweep.samples)
-        say(f"{model}: searching {sweep.samples} sample(s) ({sweep.search}), {concurrency} trial(s) at a time, "
+        at_once = concurrency(space, sweep.samples, fits)
+        trials = planned_trials(space, sweep.samples)
+        say(f"{model}: searching {trials} trial(s) ({sweep.search}), {at_once} at a time, "
             f"{workers.count} worker(s) per trial on {'GPU' if workers.use_gpu else 'CPU'}")
-        tuner = make_tuner(setup, sweep.search, sweep.samples, concurrency, storage, f"{sweep.name}/{model}",
+        tuner = make_tuner(setup, sweep.search, sweep.samples, at_once, storage, f"{sweep.name}/{model}",
                            space, sweep.search_seed)
     grid = tuner.fit()
     return [trial_record(model, result, list(space), trial_base["epochs"], workers.held(),

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ray import tune as ray_tune
 
-from tune.spaces import SEARCHES, SPACES
+from tune.spaces import SEARCHES, space_of
 
-__all__ = ["SEARCHES", "param_space", "search_algorithm", "space_of"]
+__all__ = ["SEARCHES", "concurrency", "param_space", "planned_trials", "search_algorithm"]
 SAMPLERS = {"choice": ray_tune.choice, "uniform": lambda a: ray_tune.uniform(*a),
             "loguniform": lambda a: ray_tune.loguniform(*a), "randint": lambda a: ray_tune.randint(*a)}
-
-
-def space_of(model: str, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
-    """The model's space from tune/spaces.py, or the one a `--space` file gives for it."""
-    return (overrides or {}).get(model, SPACES[model])
 
 
 def param_space(model: str, search: str, overrides: dict[str, dict] | None = None) -> dict[str, Any]:
@@ -28,6 +24,19 @@ def param_space(model: str, search: str, overrides: dict[str, dict] | None = Non
         else:
             space[key] = SAMPLERS[kind](entry[kind])
     return space
+
+
+def planned_trials(space: dict[str, Any], samples: int) -> int:
+    """Trials a Tuner runs for SPACE: samples, times every combination of a grid (Tune runs each grid point once
+    per sample)."""
+    points = math.prod(len(v["grid_search"]) for v in space.values() if isinstance(v, dict) and "grid_search" in v)
+    return samples * points
+
+
+def concurrency(space: dict[str, Any], samples: int, fits: int) -> int:
+    """Trials at once: as many as fit on the cluster, but no more than there are trials to run (a grid's
+    `samples` is 1 while it holds many trials: it uses the cluster like any other search)."""
+    return max(1, min(fits, planned_trials(space, samples)))
 
 
 def search_algorithm(search: str, metric: str, mode: str, concurrency: int, seed: int = 0) -> Any:

@@ -54,6 +54,11 @@ SPACES: dict[str, dict[str, dict]] = {
 }
 
 
+def space_of(model: str, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
+    """The model's space from tune/spaces.py, or the one a `--space` file gives for it."""
+    return (overrides or {}).get(model, SPACES[model])
+
+
 def check_space(space: dict[str, dict], where: str) -> None:
     """A space read from a `--space` file must use the kinds above with well-formed arguments.
 

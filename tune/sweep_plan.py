@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from jobs.engine.errors import UsageError
 from tune.presets import SWEEPS
+from tune.spaces import space_of
 from tune.sweep_checks import check_resume
 from tune.sweep_folder import check_writable, claim, find_sweep, point_latest
 from tune.sweep_record import Sweep
@@ -19,6 +22,39 @@ def resume_sweep(args: Any) -> Sweep:
     check_writable(sweep.output, "--resume")
     print(f"resuming sweep {sweep.name} in {sweep.output}", flush=True)
     return sweep
+
+
+def effective_plan(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the code makes of this sweep: each model's searched space (tune/spaces.py or --space, without the keys
+    the preset keeps at their defaults), its base config (run presets, --set) and the sweep preset, as JSON values.
+    sweep.json records it, so that a resume after a `git pull` that changed any of it is refused."""
+    plan = SWEEPS[sweep.preset]
+    spaces = {m: {k: v for k, v in space_of(m, sweep.spaces).items() if k not in plan["keep_default"].get(m, [])}
+              for m in sweep.models}
+    return json.loads(json.dumps({"spaces": spaces, "configs": configs, "sweep_preset": plan}))
+
+
+def check_plan_unchanged(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> None:
+    """A resume continues the search it started: a changed space or preset is a UsageError naming the change."""
+    if not sweep.plan:
+        return  # recorded by an earlier version, which did not keep its plan: nothing to compare
+    changes = differences(sweep.plan, effective_plan(sweep, configs))
+    if changes:
+        shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+        raise UsageError(f"--resume: {sweep.output} was started with other search spaces or presets than the code "
+                         f"has now (tune/spaces.py, tune/presets.py or jobs/engine/presets.py changed since): {shown}; "
+                         "resume with the code it started with, or start a new sweep")
+
+
+def differences(recorded: Any, now: Any, where: str = "") -> list[str]:
+    """`path: recorded X, now Y` for each leaf where two JSON values differ."""
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return [line for key in sorted(set(recorded) | set(now), key=str)
+                for line in differences(recorded.get(key, "(absent)"), now.get(key, "(absent)"),
+                                        f"{where}.{key}" if where else str(key))]
+    if recorded == now:
+        return []
+    return [f"{where}: recorded {json.dumps(recorded)}, now {json.dumps(now)}"]
 
 
 def plan_sweep(args: Any, names: list[str], spaces: dict[str, dict]) -> Sweep:
@@ -35,7 +71,8 @@ def start_in_own_folder(sweep: Sweep, output: Path, name: str | None) -> None:
     """Claim OUTPUT/<name>/ for this sweep and point OUTPUT/latest at it; no other sweep's file is touched."""
     sweep.output = claim(output, name, sweep.preset)
     sweep.name = sweep.output.name
-    sweep.storage = sweep.storage or str(sweep.output / "tune")
+    # No --storage: "" is recorded, meaning the sweep folder's own tune/, so that a moved or copied sweep folder
+    # resumes where it now is (Sweep.tune_storage).
     sweep.save()
     point_latest(output, sweep.output)
     print(f"sweep {sweep.name}: everything it writes goes to {sweep.output}", flush=True)

@@ -27,7 +27,7 @@ class TrialRecord:
     error: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     val_accuracy: float | None = None  # the highest over its epochs
-    epochs_run: int = 0
+    epochs_run: float = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     started_at: str | None = None
     finished_at: str | None = None
@@ -69,7 +69,8 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, 
         keep = [k for k in HISTORY_KEYS if k in frame.columns]
         history = [{k: finite(row[k]) for k in keep} for row in frame[keep].to_dict("records")]
     accuracies = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
-    epochs_run = len(history)
+    # Epochs completed, a fraction when ASHA stopped the trial between two checks within an epoch.
+    epochs_run = max((h.get("epoch") or 0 for h in history), default=0)
     status = "failed" if result.error else ("ok" if epochs_run >= epochs else "stopped")
     when = times if times and "started_at" in times and "finished_at" in times else reported_times(result)
     first_step = (result.metrics or {}).get("first_step_at")

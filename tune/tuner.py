@@ -111,7 +111,9 @@ def trainable(setup: TrialSetup) -> str:
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
                name: str, space: dict[str, Any], seed: int = 0) -> ray_tune.Tuner:
     epochs = setup.base_config["epochs"]
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
+    # One Tune iteration per validation check: a one-epoch trial with 4 checks gives ASHA rungs at 1, 2 and 4.
+    checks = epochs * setup.base_config.get("val_checks_per_epoch", 1)
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=checks, grace_period=1, reduction_factor=2)
     return ray_tune.Tuner(
         trainable(setup),
         param_space=space,

@@ -46,6 +46,8 @@ LOOP_PARAMS: dict[str, Param] = {
     "evaluate_test": Param(True, "evaluate on the test split (False in sweep trials: it is for the final run)"),
     "train_on_val": Param(False, "train on train + validation (the sweep's final retrain)"),
     "fail_at_epoch": Param(-1, "fault injection: raise once at this epoch; -1 = never", ge=-1),
+    "val_checks_per_epoch": Param(1, "validation checks (Tune reports) per epoch: rungs for ASHA in short trials; "
+                                     "the captured CUDA step checks once an epoch", ge=1, le=100),
     # What a final run measures after its test evaluation (jobs/engine/final_evaluation.py).
     "serving_batch": Param(256, "batch of the serving throughput measurement", ge=1, le=65_536),
     "serving_calls": Param(100, "timed calls at batch 1 for the serving latency (after a warm-up)", ge=1,

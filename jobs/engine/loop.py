@@ -7,6 +7,7 @@ over.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -98,7 +99,16 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
             for _ in range(steps_per_epoch):  # the host scheduler follows, for checkpoints and the reported lr
                 schedule.step()
         else:
-            loss_sum = run_epoch(model, task, optimizer, schedule, indices, cfg["batch_size"], cfg["grad_clip"])
+            loss_sum = torch.zeros((), device=device)
+            parts = check_parts(len(indices), cfg["batch_size"], cfg["val_checks_per_epoch"])
+            for part, (begin, end) in enumerate(parts):
+                loss_sum += run_epoch(model, task, optimizer, schedule, indices[begin:end], cfg["batch_size"],
+                                      cfg["grad_clip"])
+                if part < len(parts) - 1:  # the last part's check is the epoch's own report, with a checkpoint
+                    paused = time.perf_counter()
+                    check_within_epoch(session, unwrap(model), task, epoch + end / len(indices),
+                                       mean_over_ranks(loss_sum.clone(), end, world), state)
+                    started += time.perf_counter() - paused  # the check is not training time
         train_loss = mean_over_ranks(loss_sum, per_rank, world)
         if not math.isfinite(train_loss):
             session.diverged(divergence(train_loss, epoch, cfg))
@@ -111,6 +121,30 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
         state["epoch"] = epoch + 1
         run = EpochEnd(session, cfg, unwrap(model), task, optimizer, schedule, state, device, progress)
         report(run, epoch, train_loss, epoch_time, per_rank * world)
+
+
+def check_parts(size: int, batch_size: int, checks: int) -> list[tuple[int, int]]:
+    """[begin, end) of the epoch's parts between validation checks, on batch boundaries, so that the steps and
+    the learning-rate schedule are those of one unbroken epoch. At most CHECKS parts, never an empty one."""
+    if size == 0:
+        return [(0, 0)]
+    batches = math.ceil(size / batch_size)
+    per_part = math.ceil(batches / min(checks, batches))
+    return list(itertools.pairwise([*range(0, size, per_part * batch_size), size]))
+
+
+def check_within_epoch(session: TrainSession | OneProcessSession, model: nn.Module, task: Any, epoch: float,
+                       train_loss: float, state: dict[str, Any]) -> None:
+    """A validation check part-way through an epoch (`val_checks_per_epoch`): reported without a checkpoint, so
+    that ASHA has rungs to act on within a one-epoch trial; every rank reports (a barrier under Ray Train)."""
+    if session.rank != 0:
+        session.report({})
+        return
+    val = task.evaluate(model, "val")
+    model.train()
+    session.report({"epoch": round(epoch, 4), "train_loss": train_loss, "val_loss": val["loss"],
+                    "val_accuracy": val["accuracy"], "val_f1_macro": val["f1_macro"],
+                    "first_step_at": state["first_step_at"], **{k: v for k, v in val.items() if k.startswith("map")}})
 
 
 def divergence(train_loss: float, epoch: int, cfg: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +35,7 @@ class TrainSession:
 
         context = ray.train.get_context()
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
+        check_gpu_usable(ray.get_gpu_ids())
         self.device = ray.train.torch.get_device()
 
     def get_checkpoint(self) -> Any:
@@ -65,8 +67,9 @@ class OneProcessSession:
 
     def __init__(self) -> None:
         gpus = ray.get_gpu_ids()
+        check_gpu_usable(gpus)
         # Ray sets CUDA_VISIBLE_DEVICES to this process's share of a GPU: the first visible device is ours.
-        self.device = torch.device("cuda:0" if gpus and torch.cuda.is_available() else "cpu")
+        self.device = torch.device("cuda:0" if gpus else "cpu")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
 
@@ -121,6 +124,21 @@ class TaskSession(OneProcessSession):
             self.checkpoint.rename(old)
         staged.rename(self.checkpoint)
         shutil.rmtree(old, ignore_errors=True)
+
+
+class GpuUnusable(RuntimeError):
+    """Ray gave this run a GPU that torch cannot use: training on the CPU while holding the GPU would be slow
+    and would keep the GPU from every other run, so the run fails with this one line instead."""
+
+
+def check_gpu_usable(gpu_ids: list) -> None:
+    """Raise GpuUnusable when Ray assigned GPUs but `torch.cuda.is_available()` is False on this node."""
+    if gpu_ids and not torch.cuda.is_available():
+        raise GpuUnusable(
+            f"node {platform.node()}: Ray gave this run GPU {', '.join(map(str, gpu_ids))} but "
+            f"torch.cuda.is_available() is False (torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
+            "the node needs an NVIDIA driver that runs this CUDA (R580 or newer for CUDA 13) and a working device "
+            "plugin, or run with --gpu off")
 
 
 def assigned_cpus() -> int:
