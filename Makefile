@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= quick
 OUTPUT ?= results
 
-.PHONY: sweep train test lint bench bench-sweep report dashboard install clean
+.PHONY: sweep train test lint bench bench-sweep bench-serving report dashboard install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 # A cnn search of 40 trials: the driver's memory stays flat and nothing is left on the cluster afterwards.
 bench-sweep: $(STAMP)
 	$(PY) -m jobs.bench_sweep $(BENCH_ARGS)
+
+# The serving measurement of the final retrains, twice in one process: how far one latency figure can be trusted.
+bench-serving: $(STAMP)
+	$(PY) -m jobs.bench_serving $(BENCH_ARGS)
 
 # Rebuild the newest sweep's comparison and report.html from its stored results (OUTPUT/latest), no training.
 report: $(STAMP)

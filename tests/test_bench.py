@@ -58,3 +58,11 @@ def test_bench_rejects_bad_sizes(mnist_dir):
 def test_gpu_section_without_a_gpu_is_one_error_line(mnist_dir):
     assert_usage_error(run_module("jobs.bench", "--sections", "gpu", "--data-dir", str(mnist_dir)),
                        "no CUDA device is visible")
+
+
+def test_bench_serving_flag_errors_are_one_line(capsys):
+    from jobs.bench_serving import main as serving_main
+    from tests.cli import run_in_process
+
+    assert_usage_error(run_in_process(serving_main, ["--models", "lenet"], capsys), "--models: unknown lenet")
+    assert_usage_error(run_in_process(serving_main, ["--threads", "0"], capsys), "--threads must be >= 1")

@@ -18,7 +18,8 @@ from tests.paths import REPO as ROOT
 
 # Lower number = lower layer. A module may import its own layer and the ones below it.
 LAYERS = {"models": 0, "jobs.engine": 1, "tune": 2, "jobs": 3}
-COMMANDS = ("jobs.train", "jobs.sweep", "jobs.report", "jobs.fetch_mnist", "jobs.bench", "jobs.bench_sweep")
+COMMANDS = ("jobs.train", "jobs.sweep", "jobs.report", "jobs.fetch_mnist", "jobs.bench", "jobs.bench_sweep",
+            "jobs.bench_serving")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

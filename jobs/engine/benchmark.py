@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import os
 import platform
-import shutil
 import statistics
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 import models
 from jobs.engine.augment import memory_format
-from jobs.engine.data import FILES, find_file, limit
+from jobs.engine.data import FILES, IMAGE_MAGIC, LABEL_MAGIC, limit, read_folder
 from jobs.engine.epoch import place, run_epoch
 from jobs.engine.optim import make_optimizer, make_schedule, param_groups
 from jobs.engine.precision import autocast
@@ -43,14 +43,18 @@ def sync(device: torch.device) -> None:
 
 
 def torchvision_root(folder: Path, into: Path) -> Path:
-    """torchvision's MNIST wants MNIST/raw/<uncompressed files>; build that from our data folder."""
+    """torchvision's MNIST wants MNIST/raw/<uncompressed IDX files>: written from whatever form FOLDER holds
+    (jobs/engine/mnist_formats.py), so the recipe reads exactly the images our loop reads."""
     raw = into / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for stem in FILES.values():
-        source = find_file(folder, stem)
-        opener = gzip.open if source.suffix == ".gz" else open
-        with opener(source, "rb") as src, open(raw / stem, "wb") as dst:
-            shutil.copyfileobj(src, dst)
+    train, test = read_folder(folder)
+    arrays = {"train_images": train.images, "train_labels": train.labels, "test_images": test.images,
+              "test_labels": test.labels}
+    for role, stem in FILES.items():
+        values = np.ascontiguousarray(arrays[role], dtype=np.uint8)
+        magic = IMAGE_MAGIC if values.ndim == 3 else LABEL_MAGIC
+        header = struct.pack(f">I{values.ndim}I", magic, *values.shape)
+        (raw / stem).write_bytes(header + values.tobytes())
     return into
 
 
