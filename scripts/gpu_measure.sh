@@ -12,7 +12,7 @@
 #              3x comparison); vgg16 and alexnet run with --set weights=none (no ImageNet weights offline)
 #   sweep      issue 12's quick sweep of all six on this one GPU (target <= 120 s, cluster busy >= 0.6), with
 #              `nvidia-smi dmon` sampling the SM every 2 s into sweep-dmon.log
-# The training runs' peak_memory_mb and images/s in summary.tsv are what tune/presets.py GPU_PER_TRIAL_WORKER
+# The training runs' peak_memory_mb and images/s in summary.tsv are what each model's gpu_share (models/*.py)
 # should be set from (a share of the card's memory, with headroom).
 # Writes under $OUT (default ./gpu-results): STEP.log for each step, runs/STEP/result.json for each training run,
 # BENCHMARKS.md (the GPU section alone), and summary.tsv (one line per run: accuracy, img/s, train and compile s).
@@ -37,7 +37,11 @@ fields = [sys.argv[2], r["env"]["device"], f"test_accuracy={r['test_accuracy']}"
           f"images_per_s={r['images_per_s']:.0f}", f"train_time_s={r['train_time_s']:.1f}",
           f"compile_time_s={r.get('compile_time_s')}", f"wall_time_s={r['wall_time_s']:.1f}",
           f"batch_size={r['config']['batch_size']}", f"peak_memory_mb={r['peak_memory_mb']:.0f}",
-          f"torch={r['env']['torch']}"]
+          f"torch={r['env']['torch']}", f"latency_ms_p50={r.get('latency_ms_p50')}",
+          f"latency_ms_p95={r.get('latency_ms_p95')}", f"throughput_per_s={r.get('throughput_per_s')}",
+          f"gflops_per_image={r.get('gflops_per_image')}", f"model_size_mb={r.get('model_size_mb')}",
+          f"onnx_agreement={r.get('onnx_agreement')}", f"onnx_latency_ms_p50={r.get('onnx_latency_ms_p50')}",
+          f"ece={r.get('ece')}", f"robustness_mean={r.get('robustness_mean')}"]
 print("\t".join(fields))
 PY
 }
