@@ -24,7 +24,7 @@ from jobs.engine.run_result import RESULT_FILE, RunResult, environment
 from tune.presets import CPUS_PER_TRIAL_WORKER, SWEEPS
 from tune.resource_usage import cluster_busy
 from tune.search import concurrency, param_space, planned_trials
-from tune.sweep_folder import LATEST
+from tune.sweep_folder import LATEST, seed_folder, seed_results
 from tune.sweep_record import ModelStatus, Sweep
 from tune.trials import TrialRecord, best_trial, short_reason, trial_id, trial_record
 from tune.tuner import TrialLog, TrialSetup, can_restore, make_tuner, restore_tuner
@@ -64,14 +64,14 @@ def retrain(sweep: Sweep, model: str, config: dict[str, Any], data_ref: Any, wor
     """The best configuration on train+validation, one run per seed, each evaluated on the test set."""
     results = []
     for seed in range(sweep.seeds):
-        folder = sweep.output / "final" / model
-        existing = folder / f"seed{seed}" / RESULT_FILE
+        run_dir = seed_folder(sweep.output, model, seed)
+        existing = run_dir / RESULT_FILE
         if existing.is_file():
             say(f"{model}: seed {seed} already retrained, kept")
             continue
         say(f"{model}: retraining the best configuration on train+validation, seed {seed}")
         final = {**config, "seed": seed, "train_on_val": True, "evaluate_test": True}
-        results.append(train_in_task(model, final, data_ref, workers, folder, f"seed{seed}",
+        results.append(train_in_task(model, final, data_ref, workers, run_dir.parent, run_dir.name,
                                      label=f"{model} seed {seed}: "))
     return results
 
@@ -107,7 +107,7 @@ def run_model(run: SweepRun, model: str) -> None:
     """Search one architecture on data without test images, then retrain its best configuration."""
     sweep, base = run.sweep, run.configs[model]
     if sweep.model_status(model).status == "ok" and all(
-            (sweep.output / "final" / model / f"seed{s}" / RESULT_FILE).is_file() for s in range(sweep.seeds)):
+            (seed_folder(sweep.output, model, s) / RESULT_FILE).is_file() for s in range(sweep.seeds)):
         say(f"{model}: already done in this sweep, kept")
         return
     try:
@@ -145,7 +145,7 @@ def failed(reason: str, records: list[TrialRecord] | None = None) -> ModelStatus
 
 def retrains(sweep: Sweep) -> list[RunResult]:
     """The result.json of every retrain this sweep ran, for its cluster-busy figure."""
-    return [RunResult.read(path) for path in sorted((sweep.output / "final").glob(f"*/seed*/{RESULT_FILE}"))]
+    return [RunResult.read(path) for model in sweep.models for path in seed_results(sweep.output, model)]
 
 
 def without_test(data: Mnist) -> Mnist:
