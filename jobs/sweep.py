@@ -14,9 +14,10 @@ from typing import Any
 
 from jobs.engine.errors import ArgumentParser, run_cli
 from jobs.engine.loopback import prefer_loopback
+from tune.cost_columns import price_flag
 from tune.sweep_checks import configs_for, read_space_file, validate
 from tune.sweep_folder import check_name, check_writable
-from tune.sweep_plan import plan_sweep, resume_sweep, start_in_own_folder
+from tune.sweep_plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, start_in_own_folder
 
 
 def parse_args(argv: list[str] | None) -> Any:
@@ -44,22 +45,30 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--gpu", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DATA_DIR)")
     parser.add_argument("--verbose", action="store_true", help="show Ray's own logs")
+    parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
+                        help="US dollars per vCPU-hour and per GPU-hour for the report's costs, recorded in sweep.json "
+                             "(default: tune/cost.py DEFAULT_PRICES, a dated public list price)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    prices = price_flag(args.price)
     if args.resume is not None:
         sweep = resume_sweep(args)
         configs = {m: configs_for(m, sweep.preset, sweep.overrides) for m in sweep.models}
+        check_plan_unchanged(sweep, configs)
     else:
         names, configs = validate(args)
         sweep = plan_sweep(args, names, read_space_file(args.space, configs))
+        sweep.plan = effective_plan(sweep, configs)
         output = check_writable(Path(args.output), "--output")
         if args.name:
             check_name(args.name)
         if args.storage and "://" not in args.storage:
             check_writable(Path(args.storage), "--storage")
+    if prices is not None:
+        sweep.prices = prices.as_dict()
     from jobs.engine.data import load_mnist
 
     data = load_mnist(args.data_dir)

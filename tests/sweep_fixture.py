@@ -3,6 +3,12 @@
 `write_sweep(folder, scenario)` writes sweep.json, trials.json and final/<model>/seed<k>/result.json in the
 schema the sweep produces. Predictions are made wrong on chosen images, so accuracies, confusion matrices and
 per-class F1 are consistent with each other and with `test_labels`, the way real results are.
+
+Each final run also keeps its predictions.npz as jobs/engine/final_evaluation.py writes it: labels and
+predictions (those of result.json), probabilities whose arg-max is the prediction (ECE, NLL and Brier in
+result.json are computed from them), the wrong images most confident first (synthetic seven-segment digits, the
+same image for the same test index in every model), and for the detector a few canvases with true and predicted
+boxes; result.json gets robustness per corruption, worse for the models FRAGILITY calls fragile.
 """
 
 from __future__ import annotations
@@ -14,8 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from jobs.engine.calibration import calibration_summary
+from jobs.engine.corruptions import CORRUPTIONS
+from jobs.engine.final_evaluation import MAX_ERROR_IMAGES, PREDICTIONS_FILE
+
 N_TEST = 1000
 FAILED_REASON = "ImageNet weights for alexnet are not available offline (torch hub cache is empty)"
+ONNX_REASON = "ExportError: aten::_native_multi_head_attention has no ONNX symbolic for opset 18"
 
 # Per model: mean test accuracy, train seconds, parameters, images/s, peak MB, epochs.
 SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
@@ -49,6 +60,7 @@ def write_sweep(folder: Path, scenario: str = "clear_winner", seeds: int = 3, sa
     labels = rng.integers(0, 10, N_TEST)
     # Images that are hard for every model, so error sets overlap the way real ones do.
     hard = rng.permutation(N_TEST)
+    images = digits(labels)
     folder.mkdir(parents=True, exist_ok=True)
     trials: list[dict[str, Any]] = []
     status: dict[str, dict[str, Any]] = {}
@@ -63,11 +75,13 @@ def write_sweep(folder: Path, scenario: str = "clear_winner", seeds: int = 3, sa
                              np.random.default_rng(1000 * index + seed))
             run = folder / "final" / model / f"seed{seed}"
             run.mkdir(parents=True, exist_ok=True)
+            result |= keep_predictions(run, model, spec, seed, result, images)
             (run / "result.json").write_text(json.dumps(result, indent=1))
     sweep = {"preset": "quick", "models": list(specs), "search": "optuna", "samples": samples, "seeds": seeds,
              "started": "2025-11-23T16:00:00+00:00", "finished": "2025-11-23T16:42:10+00:00", "wall_time_s": 2530.4,
-             "env": {"torch": "2.14.1", "ray": "2.60.0", "device": "cpu", "python": "3.11.9", "workers": 1},
-             "status": status}
+             "env": {"torch": "2.14.1", "ray": "2.60.0", "device": "cpu", "python": "3.11.9", "workers": 1,
+                     "use_gpu": False, "cpus_per_worker": 2.0},
+             "spaces": {model: SPACE for model in specs}, "status": status}
     (folder / "sweep.json").write_text(json.dumps(sweep, indent=1))
     (folder / "trials.json").write_text(json.dumps(trials, indent=1))
     return folder
@@ -148,4 +162,126 @@ def _result(model: str, spec: dict, seed: int, labels: np.ndarray, hard: np.ndar
     }
     if "map" in spec:
         result |= {"test_map_50": spec["map"][0] + 0.002 * seed, "test_map": spec["map"][1] + 0.003 * seed}
+    # What it costs to serve (made up, consistent): latency at batch 1 per image (per canvas for the detector),
+    # throughput, GFLOPs, size, and the ONNX check: the detector is not exported, vit's export fails.
+    latency = round(8000 / spec["ips"] * jitter, 4)
+    gflops = spec["params"] * 1e-8
+    result |= {"latency_ms_p50": latency, "latency_ms_p95": round(latency * 1.3, 4),
+               "throughput_per_s": round(2 * spec["ips"] / jitter, 1), "gflops_per_image": gflops,
+               "train_flops": 3 * gflops * 1e9 * 54_000 * epochs, "model_size_mb": spec["params"] * 4 / 1e6,
+               "serving": {"unit": "canvas" if "map" in spec else "image", "device": "cpu", "device_name": "cpu",
+                           "threads": 4, "precision": "fp32", "latency_batch": 1, "latency_calls": 100,
+                           "latency_warmup": 10, "throughput_batch": 256, "throughput_calls": 3,
+                           "throughput_warmup": 1, "latency_ms_p50": latency}}
+    if "map" not in spec:
+        exported = model != "vit"
+        result |= {"onnx_agreement": 1.0 if exported else None, "onnx_accuracy": accuracy if exported else None,
+                   "onnx_latency_ms_p50": round(latency * 0.6, 4) if exported else None,
+                   "onnx": {"ok": exported, "exported": exported, "exporter": "dynamo" if exported else None,
+                            "reason": None if exported else ONNX_REASON, "path": "model.onnx" if exported else None}}
     return result
+
+
+# ---- predictions.npz, calibration and robustness ------------------------------------------------------------
+
+# The space _trials samples from, as sweep.json records a --space override.
+SPACE = {"lr": {"loguniform": [10 ** -3.5, 1e-2]}, "batch_size": {"choice": [64, 128]},
+         "weight_decay": {"loguniform": [1e-5, 1e-3]}}
+# Accuracy lost per corruption, times each model's fragility: resnet18 is accurate but fragile, so in clear_winner
+# and cheap_runner_up its rank under corruption is not its clean rank; in close_call the ranks stay.
+DROP = {"shift": 0.05, "rotate": 0.08, "scale": 0.04, "gaussian_noise": 0.10, "impulse_noise": 0.12, "blur": 0.03,
+        "contrast": 0.15, "invert": 0.6}
+FRAGILITY = {"cnn": 1.0, "vit": 1.3, "resnet18": 1.5, "faster_rcnn": 1.1}
+SEGMENTS = {0: "abcdef", 1: "bc", 2: "abged", 3: "abgcd", 4: "fgbc", 5: "afgcd", 6: "afgedc", 7: "abc", 8: "abcdefg",
+            9: "abcdfg"}
+# (rows, columns) of each segment in a 28 x 28 image, before a per-image shift.
+BARS = {"a": (slice(4, 7), slice(8, 21)), "b": (slice(4, 15), slice(18, 21)), "c": (slice(13, 25), slice(18, 21)),
+        "d": (slice(22, 25), slice(8, 21)), "e": (slice(13, 25), slice(8, 11)), "f": (slice(4, 15), slice(8, 11)),
+        "g": (slice(13, 16), slice(8, 21))}
+CANVAS, CANVASES = 84, 6
+
+
+def digits(labels: np.ndarray) -> np.ndarray:
+    """A seven-segment drawing of each label, uint8 [N, 28, 28], bright ink on black as MNIST stores it."""
+    rng = np.random.default_rng(11)
+    out = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        image = np.zeros((28, 28), dtype=np.uint8)
+        for segment in SEGMENTS[int(label)]:
+            image[BARS[segment]] = rng.integers(190, 256)
+        out[i] = np.roll(image, tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
+    return out
+
+
+def keep_predictions(run: Path, model: str, spec: dict, seed: int, result: dict[str, Any],
+                     images: np.ndarray) -> dict[str, Any]:
+    """Write RUN/predictions.npz for RESULT's predictions; returns the result.json fields that come with it."""
+    rng = np.random.default_rng(500 + 10 * seed + len(model))
+    labels, predictions = np.array(result["test_labels"]), np.array(result["test_predictions"])
+    wrong = np.flatnonzero(predictions != labels)
+    arrays: dict[str, np.ndarray] = {"labels": labels.astype(np.int16), "predictions": predictions.astype(np.int16)}
+    extra: dict[str, Any] = {}
+    if "map" in spec:  # the detector: no probabilities, a few canvases with boxes
+        arrays |= canvases(rng)
+    else:
+        probabilities = _probabilities(labels, predictions, rng).astype(np.float16)
+        confidence = probabilities.max(axis=1).astype(np.float64)
+        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
+        arrays["probabilities"] = probabilities
+        stored = probabilities.astype(np.float64)
+        summary = calibration_summary(stored / stored.sum(axis=1, keepdims=True), labels)
+        extra |= {"ece": summary["ece"], "nll": summary["nll"], "brier": summary["brier"]}
+    wrong = wrong[:MAX_ERROR_IMAGES]
+    arrays |= {"error_indices": wrong.astype(np.int32), "error_images": images[wrong]}
+    np.savez_compressed(run / PREDICTIONS_FILE, **arrays)
+    scores = {name: round(max(0.0, spec["acc"] - DROP[name] * FRAGILITY[model] + 0.002 * seed), 4)
+              for name in CORRUPTIONS}
+    return extra | {"robustness": scores, "robustness_mean": float(np.mean(list(scores.values())))}
+
+
+def _probabilities(labels: np.ndarray, predictions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rows that sum to 1 with the prediction on top: confident when right, less so (and with mass on the truth)
+    when wrong."""
+    n, rows = len(labels), np.arange(len(labels))
+    right = predictions == labels
+    # Mostly confident when right, but one in six right answers is a hesitant one, as real models have.
+    sure = rng.random(n) < 5 / 6
+    top = np.where(right, np.where(sure, rng.uniform(0.93, 0.9995, n), rng.uniform(0.5, 0.93, n)),
+                   rng.uniform(0.45, 0.97, n))
+    rest = 1.0 - top
+    out = np.tile(np.where(right, rest / 9, rest * 0.4 / 8)[:, None], (1, 10))
+    out[rows[~right], labels[~right]] = rest[~right] * 0.6
+    out[rows, predictions] = top
+    return out
+
+
+def canvases(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """CANVASES test canvases of 1 to 3 digits with their boxes, and the detector's boxes: each true box moved a
+    little, its digit right but on the last canvas, its score high; the second canvas's last digit is missed."""
+    labels = rng.integers(0, 10, 3 * CANVASES)
+    glyphs = digits(labels)
+    images = np.zeros((CANVASES, CANVAS, CANVAS), dtype=np.uint8)
+    true_boxes, true_labels, true_counts = [], [], []
+    pred_boxes, pred_labels, pred_scores, pred_counts = [], [], [], []
+    for c in range(CANVASES):
+        count = 1 + c % 3
+        predicted = 0
+        for k in range(count):
+            x, y = 1 + 27 * k, int(rng.integers(4, CANVAS - 32))
+            label = int(labels[3 * c + k])
+            images[c, y:y + 28, x:x + 28] = np.maximum(images[c, y:y + 28, x:x + 28], glyphs[3 * c + k])
+            true_boxes.append([x + 6, y + 2, x + 22, y + 26])
+            true_labels.append(label)
+            if c == 1 and k == count - 1:
+                continue
+            shift = rng.integers(-2, 3, 4)
+            pred_boxes.append([x + 6 + shift[0], y + 2 + shift[1], x + 22 + shift[2], y + 26 + shift[3]])
+            pred_labels.append((label + 1) % 10 if c == CANVASES - 1 else label)
+            pred_scores.append(rng.uniform(0.6, 0.99))
+            predicted += 1
+        true_counts.append(count)
+        pred_counts.append(predicted)
+    return {"canvases": images, "true_boxes": np.array(true_boxes, np.float32),
+            "true_labels": np.array(true_labels, np.int16), "true_counts": np.array(true_counts, np.int32),
+            "pred_boxes": np.array(pred_boxes, np.float32), "pred_labels": np.array(pred_labels, np.int16),
+            "pred_scores": np.array(pred_scores, np.float16), "pred_counts": np.array(pred_counts, np.int32)}

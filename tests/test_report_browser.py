@@ -28,7 +28,9 @@ PROBE = """<script>window.addEventListener("load", function () {
   var out = document.createElement("pre"); out.id = "render-check";
   out.textContent = JSON.stringify({
     images: Array.from(document.images).map(function (i) {
-      return [i.closest("section").id, i.naturalWidth, i.naturalHeight, i.alt]; }),
+      var card = i.closest("section");
+      return [card.id, i.naturalWidth, i.naturalHeight, i.alt, i.getBoundingClientRect().right,
+              card.getBoundingClientRect().right]; }),
     rows: Array.from(document.querySelectorAll("#comparison-table tbody tr")).map(function (r) {
       return r.cells[0].textContent.trim().split(/\\s+/)[0]; }),
     tables: Array.from(document.querySelectorAll("section table")).map(function (t) {
@@ -73,9 +75,14 @@ def rendered(chromium: str, report: Path, folder: Path, width: int) -> tuple[dic
 
 def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
     seen, dom = rendered(chromium, report, tmp_path, WIDTH)
-    assert [card for card, *_ in seen["images"]] == ["timeline", "pareto", "accuracy-vs-params", "validation-curves",
-                                                     "confusion-matrices", "per-class-f1"]
-    for card, width, height, alt in seen["images"]:
+    cards = [card for card, *_ in seen["images"]]
+    for card in ("timeline", "pareto", "accuracy-vs-params", "validation-curves", "confusion-matrices",
+                 "per-class-f1", "calibration", "robustness"):
+        assert cards.count(card) == 1, card
+    # A parallel-coordinates figure per architecture; a digit grid per classifier, both ways the top two disagree,
+    # the detector's canvases.
+    assert cards.count("search-learned") == 5 and cards.count("errors") == 3 + 2 + 1
+    for card, width, height, alt, *_ in seen["images"]:
         assert width > 0 and height > 0 and alt.strip(), f"figure did not load: {card}"
     assert seen["rows"] == ["resnet18", "cnn", "faster_rcnn", "vit", "alexnet"]
     assert seen["scrollWidth"] <= WIDTH, "the page is wider than the window"
@@ -84,12 +91,16 @@ def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
 
 def test_tables_fit_their_cards_in_a_1000px_window(chromium, report, tmp_path):
     seen, _ = rendered(chromium, report, tmp_path, NARROW)
-    assert [t["card"] for t in seen["tables"]] == ["comparison-table", "search", "mcnemar"]
+    cards = [t["card"] for t in seen["tables"]]
+    assert {"comparison-table", "statistics", "search", "search-learned", "calibration", "robustness"} <= set(cards)
+    assert cards.count("statistics") == 2  # a row per model, a row per pair
     for table in seen["tables"]:
         assert table["table"] <= table["room"], f"{table['card']}'s table is wider than its card: {table}"
         assert table["hidden"] <= 0, f"{table['card']}'s table scrolls: {table}"
     assert seen["scrollWidth"] <= NARROW, "the page is wider than the window"
     assert next(width for card, width, *_ in seen["images"] if card == "timeline") > 0
+    for card, width, _, _, right, card_right in seen["images"]:
+        assert width > 0 and right <= card_right, f"a figure of {card} sticks out of its card"
 
 
 def test_screenshot_shows_a_rendered_page(chromium, report, tmp_path):

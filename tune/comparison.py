@@ -19,6 +19,7 @@ import pandas as pd
 from jobs.engine.corruptions import CORRUPTIONS
 from jobs.engine.errors import UsageError
 from jobs.engine.run_result import Compared, RunResult, compared_fields
+from tune.cost_columns import COST_COLUMNS, cost_columns
 from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results
 from tune.sweep_record import ModelStatus, Sweep
 from tune.trials import TrialRecord
@@ -68,6 +69,7 @@ def robustness_columns(results: SweepResults) -> dict[str, dict[str, Any]]:
 
 
 DERIVED: list[Derived] = [Derived(tuple(f"robust_{name}" for name in CORRUPTIONS), robustness_columns)]
+DERIVED.append(Derived(COST_COLUMNS, cost_columns))  # what each architecture cost: tune/cost_columns.py
 ComparisonRow = _comparison_row_type()
 COLUMNS = tuple(f.name for f in dataclasses.fields(ComparisonRow))
 

@@ -6,17 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from tune.comparison import comparison_table, load_results, write_comparison
+from tune.cost import Prices
 from tune.report_html import findings, plain, render_report, what_this_means
 from tune.sweep_folder import REPORT_FILE
 
 
-def write_report(output: Path) -> dict[str, Any]:
+def write_report(output: Path, prices: Prices | None = None) -> dict[str, Any]:
     """Write every comparison file and report.html under OUTPUT; returns their paths and the verdict in words.
 
-    Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
+    PRICES (a report's --price) replace the ones the sweep recorded, for this report only (sweep.json is left as
+    it is). Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
     """
     output = Path(output)
     results = load_results(output)
+    if prices is not None:
+        results.sweep.prices = prices.as_dict()
     table = comparison_table(results)
     files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
     html_path = output / REPORT_FILE

@@ -7,8 +7,6 @@ the Jinja2 template tune/templates/report.html.j2.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from tune import report_calibration, report_statistics
 from tune.comparison import (
     SweepResults,
     display_rows,
@@ -33,14 +32,18 @@ from tune.comparison import (
     records,
     shown_columns,
 )
-from tune.stats import McNemar, correctness, mcnemar
+from tune.report_cost import cost_section
+from tune.report_errors import detection_canvases, disagreements, error_grids
+from tune.report_figures import STYLE, colours, png, short_number
+from tune.report_predictions import SweepPredictions, sweep_predictions
+from tune.report_robustness import robustness
+from tune.report_search import fig_search, learned
+from tune.report_statistics import Statistics
 from tune.sweep_record import Sweep
 from tune.timeline import busy_text, caption, collect_runs, fig_timeline
+from tune.trials import TrialRecord
 
-ALPHA = 0.05
 NEAR_BEST_POINTS = 0.5  # "as good as the best" for the cheapest-model verdict, in accuracy points
-STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-         "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 110}
 
 
 # ---- findings: the numbers the verdicts rest on ---------------------------------------------------------------
@@ -49,9 +52,10 @@ STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "
 class Findings:
     ok: list[dict[str, Any]]  # rows of trained models, most accurate first
     failed: list[dict[str, Any]]
-    mcnemar: McNemar | None = None
-    mcnemar_note: str = ""
     front: list[str] = field(default_factory=list)  # Pareto front of accuracy against train time, fastest first
+    predictions: SweepPredictions = field(default_factory=lambda: SweepPredictions({}, {}))
+    stats: Statistics | None = None  # every pair and every seed (tune/report_statistics.py)
+    trials: list[TrialRecord] = field(default_factory=list)
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -77,32 +81,16 @@ def findings(results: SweepResults, table: pd.DataFrame) -> Findings:
     rows = records(table)
     ok = [r for r in rows if r["status"] == "ok" and r["test_accuracy"] is not None]
     front = [r["model"] for r in sorted(ok, key=lambda r: r["train_time_s"] or 0) if r["pareto"]]
-    found = Findings(ok=ok, failed=[r for r in rows if r["status"] != "ok"], front=front)
-    if len(ok) > 1:
-        found.mcnemar, found.mcnemar_note = top_two_mcnemar(results, ok[0]["model"], ok[1]["model"])
+    found = Findings(ok=ok, failed=[r for r in rows if r["status"] != "ok"], front=front, trials=results.trials)
+    found.predictions = sweep_predictions(results.output, {r["model"]: results.finals.get(r["model"], []) for r in ok})
+    if ok:
+        found.stats = report_statistics.compute([r["model"] for r in ok], found.predictions)
     return found
 
 
-def top_two_mcnemar(results: SweepResults, first: str, second: str) -> tuple[McNemar | None, str]:
-    """McNemar on seed 0 of both models; the reason it cannot run otherwise."""
-    if not results.finals.get(first) or not results.finals.get(second):
-        return None, "a model has no final result"
-    a, b = results.finals[first][0], results.finals[second][0]
-    labels = a.test_labels or b.test_labels
-    if not labels:
-        return None, "result.json has no test_labels, so per-image correctness is unknown"
-    if not a.test_predictions or not b.test_predictions:
-        return None, "a result.json has no test_predictions"
-    if b.test_labels and a.test_labels and a.test_labels != b.test_labels:
-        return None, f"{first} and {second} were tested on different images"
-    try:
-        return mcnemar(correctness(a.test_predictions, labels), correctness(b.test_predictions, labels)), ""
-    except ValueError as exc:
-        return None, str(exc)
-
-
-def what_this_means(f: Findings) -> list[str]:
-    """The verdict as sentences; **name** marks what the HTML shows in bold."""
+def what_this_means(f: Findings, page: bool = False) -> list[str]:
+    """The verdict as sentences; **name** marks what the HTML shows in bold. PAGE: for report.html, where each
+    failure's reason is said once, under Failures, so these sentences only point there."""
     out: list[str] = []
     best, second = f.best, f.runner_up
     if best is None:
@@ -113,21 +101,14 @@ def what_this_means(f: Findings) -> list[str]:
             gap = (best["test_accuracy"] - second["test_accuracy"]) * 100
             line += f", {gap:.2f} points ahead of **{second['model']}** ({_pct(second)})"
         out.append(line + ".")
-    if second and f.mcnemar:
-        m = f.mcnemar
-        verdict = (f"so the gap is significant at the {ALPHA} level: it is unlikely to be chance"
-                   if m.significant(ALPHA) else
-                   f"so the gap is not significant at the {ALPHA} level: on this test set the two are "
-                   "statistically indistinguishable")
-        out.append(f"On seed 0's {m.n:,} test images {best['model']} is right where {second['model']} is wrong "
-                   f"{m.b} times and the reverse happens {m.c} times; McNemar's test ({m.method}) gives "
-                   f"p = {_p(m.p_value)}, {verdict}.")
-    elif second:
-        out.append(f"McNemar's test on the top two could not be run: {f.mcnemar_note}.")
+        out += report_statistics.verdict(f.stats, best["model"], second["model"] if second else None)
     if len(f.ok) > 1:
         out += _cost_sentences(f)
-    for row in f.failed:
-        out.append(f"**{row['model']}** could not be trained: {row['reason'] or 'no reason was recorded'}.")
+    if f.failed and page:
+        names = " and ".join(f"**{r['model']}**" for r in f.failed)
+        out.append(f"{names} could not be trained; why is under Failures below.")
+    elif f.failed:
+        out += [f"**{r['model']}** could not be trained: {reason(r)}." for r in f.failed]
     crashed = [r for r in f.ok if r["failed_trials"]]
     if crashed:
         count = sum(r["failed_trials"] for r in crashed)
@@ -137,6 +118,15 @@ def what_this_means(f: Findings) -> list[str]:
     elif f.ok and not f.failed:
         out.append("Every architecture and every search trial trained.")
     return out
+
+
+def reason(row: dict[str, Any]) -> str:
+    """Why a model could not be trained, without the model's name that the message may already start with."""
+    text = (row.get("reason") or "").strip()
+    prefix = re.compile(rf"^\s*{re.escape(str(row['model']))}\s*:\s*")
+    while prefix.match(text):
+        text = prefix.sub("", text, count=1)
+    return text or "no reason was recorded"
 
 
 def _cost_sentences(f: Findings) -> list[str]:
@@ -180,22 +170,7 @@ def _spread(row: dict[str, Any]) -> str:
     return f" over {row['seeds']} seeds (± {row['test_accuracy_std'] * 100:.2f} points)"
 
 
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
-
-
 # ---- figures ------------------------------------------------------------------------------------------------
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})  # constrained layout already trims margins
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _colours(models: list[str]) -> dict[str, Any]:
-    palette = matplotlib.colormaps["tab10"]
-    return {m: palette(i % 10) for i, m in enumerate(models)}
-
 
 def fig_tradeoff(f: Findings, colours: dict[str, Any], x: str, xlabel: str, front: bool) -> str:
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
@@ -214,51 +189,12 @@ def fig_tradeoff(f: Findings, colours: dict[str, Any], x: str, xlabel: str, fron
         ax.legend(loc="lower right", frameon=False)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    ax.xaxis.set_major_formatter(FuncFormatter(short_number))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.margins(x=0.15, y=0.15)
-    return _png(fig)
-
-
-def _short_number(value: float, _pos: int | None = None) -> str:
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= size:
-            return f"{value / size:g}{suffix}"
-    return f"{value:g}"
-
-
-def fig_curves(results: SweepResults, f: Findings, colours: dict[str, Any]) -> str | None:
-    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
-    ax = fig.add_subplot()
-    drawn = 0
-    for r in f.ok:
-        history = best_trial_history(results, r["model"])
-        points = [(h["epoch"], h["val_accuracy"] * 100) for h in history if h.get("val_accuracy") is not None]
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o", ms=4, color=colours[r["model"]], label=r["model"])
-            drawn += 1
-    if not drawn:
-        return None
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(frameon=False, loc="lower right")
-    return _png(fig)
-
-
-def best_trial_history(results: SweepResults, model: str) -> list[dict[str, Any]]:
-    """The best search trial's epochs (the sweep's pick, else the best val accuracy); the final run's if none."""
-    trials = [t for t in results.trials if t.model == model and t.history]
-    chosen = results.status(model).best_trial_id
-    pick = next((t for t in trials if t.trial_id == chosen), None)
-    if pick is None and trials:
-        pick = max(trials, key=lambda t: t.val_accuracy or 0)
-    if pick:
-        return pick.history
-    finals = results.finals.get(model)
-    return finals[0].history if finals else []
+    return png(fig)
 
 
 def fig_confusion(results: SweepResults, f: Findings) -> str | None:
@@ -292,7 +228,7 @@ def fig_confusion(results: SweepResults, f: Findings) -> str | None:
         ax.tick_params(labelsize=7, length=0)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def fig_per_class_f1(results: SweepResults, f: Findings) -> str | None:
@@ -316,7 +252,7 @@ def fig_per_class_f1(results: SweepResults, f: Findings) -> str | None:
     ax.set_xlabel("digit")
     ax.tick_params(length=0)
     fig.colorbar(image, ax=ax, label="F1", shrink=0.9)
-    return _png(fig)
+    return png(fig)
 
 
 # ---- page: what the template lays out ------------------------------------------------------------------------
@@ -330,25 +266,33 @@ PAGE.filters["thousands"] = lambda n: f"{n:,}"
 
 def render_report(results: SweepResults, table: pd.DataFrame) -> str:
     f = findings(results, table)
-    colours = _colours(results.models)
+    palette = colours(results.models)
     runs = collect_runs(results.sweep, results.trials, results.finals)
+    order = [r["model"] for r in f.ok]
     with matplotlib.rc_context(STYLE):
-        timeline = fig_timeline(runs, colours)
+        timeline = fig_timeline(runs, palette)
         figures = {
-            "pareto": fig_tradeoff(f, colours, "train_time_s", "training time of the final run (s, log scale)", True)
+            "pareto": fig_tradeoff(f, palette, "train_time_s", "training time of the final run (s, log scale)", True)
             if f.ok else None,
-            "params": fig_tradeoff(f, colours, "params", "parameters (log scale)", False) if f.ok else None,
-            "curves": fig_curves(results, f, colours),
+            "params": fig_tradeoff(f, palette, "params", "parameters (log scale)", False) if f.ok else None,
+            "curves": fig_search(results, [*order, *(m for m in results.models if m not in order)], palette),
             "confusion": fig_confusion(results, f),
             "f1": fig_per_class_f1(results, f),
-            "timeline": _png(timeline) if timeline else None,
+            "timeline": png(timeline) if timeline else None,
         }
+        trust = {"statistics": report_statistics.section(f.stats), "learned": learned(results, f.ok + f.failed),
+                 "errors": {"grids": error_grids(order, f.predictions),
+                            "disagree": disagreements(f.stats, f.predictions),
+                            "canvases": detection_canvases(order, f.predictions)},
+                 "calibration": report_calibration.calibration(f.ok, f.predictions, palette),
+                 "robustness": robustness(f.ok, results, palette)}
     sweep = results.sweep
     return PAGE.get_template("report.html.j2").render(
         preset=str(sweep.preset), meta=_meta(sweep), cards=_cards(f),
-        verdict=emphasis(" ".join(what_this_means(f))), table=_table(table), search=_search_rows(table),
+        verdict=emphasis(" ".join(what_this_means(f, page=True))), table=_table(table), search=_search_rows(table),
         figures=figures, size_caption=_size_caption(f), timeline_caption=caption(runs) if runs else "",
-        mcnemar=_mcnemar(f), failures=_failures(f), env=_env(sweep))
+        failures=_failures(f), env=_env(results), **trust,
+        cost=cost_section(results, table))
 
 
 def emphasis(text: str) -> list[tuple[str, bool]]:
@@ -372,13 +316,20 @@ def _size_caption(f: Findings) -> str:
 
 def _cards(f: Findings) -> list[tuple[str, str, str]]:
     """The summary's key, value and subtitle cards."""
-    cards = []
-    if f.best:
-        best = f.best
+    cards: list[tuple[str, str, str]] = []
+    if f.best is None:
+        return cards
+    best = f.best
+    if best:
         cards.append(("Most accurate", best["model"], fmt_accuracy(best["test_accuracy"], best["test_accuracy_std"])))
-    if f.mcnemar and f.runner_up:
-        cards.append(("Top-two gap", "significant" if f.mcnemar.significant(ALPHA) else "not significant",
-                      f"McNemar p = {_p(f.mcnemar.p_value)} vs {f.runner_up['model']}"))
+    top = f.stats.top if f.stats else None
+    if top is not None and top.a == best["model"]:
+        cards.append(("Top-two gap", "significant" if top.separated else "not significant",
+                      f"McNemar p = {report_statistics.p_text(top.p_holm)} (Holm) vs {top.b}"))
+    chance = f.stats.of(best["model"]) if f.stats and f.best else None
+    if chance is not None and chance.p_best is not None:
+        cards.append(("Chance it is the best", report_statistics.share(chance.p_best),
+                      f"of {chance.over_images.n_resamples:,} bootstrap resamples"))
     cheap = f.cheapest_near_best()
     if cheap:
         cards.append((f"Cheapest within {NEAR_BEST_POINTS} pts", cheap["model"],
@@ -419,34 +370,32 @@ def _search_rows(table: pd.DataFrame) -> list[dict[str, str]]:
             for row in records(table)]
 
 
-def _mcnemar(f: Findings) -> dict[str, Any]:
-    a, b, m = f.best, f.runner_up, f.mcnemar
-    if not (a and b) or m is None:
-        return {"pair": bool(a and b), "test": None, "note": f.mcnemar_note}
-    return {"pair": True, "test": m, "first": a["model"], "second": b["model"], "method": _method(m),
-            "p": _p(m.p_value), "verdict": "significant" if m.significant(ALPHA) else "not significant", "alpha": ALPHA}
-
-
-def _method(m: McNemar) -> str:
-    if m.method == "exact binomial":
-        return (f"With fewer than 25 disagreements the exact test is used: {min(m.b, m.c)} of {m.b + m.c} against a "
-                "fair coin (binomial, two-sided)")
-    if m.b + m.c == 0:
-        return "They never disagree"
-    return f"Chi-square with continuity correction: χ² = {m.statistic:.2f}, 1 degree of freedom"
-
-
 def _failures(f: Findings) -> dict[str, Any] | None:
+    """Each failure once: a model that could not be trained with its reason, and the failed search trials with
+    theirs."""
     crashed = [r for r in f.ok + f.failed if r["failed_trials"]]
     if not f.failed and not crashed:
         return None
-    return {"models": [(r["model"], r["reason"] or "no reason recorded") for r in f.failed],
-            "trials": ", ".join(f"{r['model']} {r['failed_trials']} of {r['trials']}" for r in crashed)}
+    return {"models": [(r["model"], reason(r)) for r in f.failed],
+            "trials": [(r["model"], f"{r['failed_trials']} of {r['trials']} search trials failed: "
+                        + "; ".join(f"{error}{f' (×{count})' if count > 1 else ''}"
+                                    for error, count in _errors(f, r["model"]).items()))
+                       for r in f.ok if r["failed_trials"]]}
+
+
+def _errors(f: Findings, model: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for trial in f.trials:
+        if trial.model == model and trial.status == "failed":
+            key = (trial.error or "no error recorded").strip()
+            found[key] = found.get(key, 0) + 1
+    return found
 
 
 def _meta(sweep: Sweep) -> list[str]:
-    parts = [f"preset {sweep.preset}", f"{sweep.search} search, {sweep.samples} samples per model",
-             f"{sweep.seeds} seed(s) per final model"]
+    parts = [f"preset {sweep.preset}",
+             f"{sweep.search} search, {sweep.samples} sample{'s' if sweep.samples != 1 else ''} per model",
+             f"{sweep.seeds} seed{'s' if sweep.seeds != 1 else ''} per final model"]
     wall = sweep.wall_time_s
     if isinstance(wall, int | float) and wall > 0:
         minutes = wall / 60
@@ -459,10 +408,34 @@ def _meta(sweep: Sweep) -> list[str]:
     return parts
 
 
-def _env(sweep: Sweep) -> str:
-    env = sweep.env or {}
-    return "Environment: " + (", ".join(f"{k} {v}" for k, v in env.items()) or "not recorded") + \
-        f". Sweep started {_when(sweep.started)}, finished {_when(sweep.finished)}."
+def _env(results: SweepResults) -> str:
+    """Versions and host, the device the final runs trained on, and what search trials and retrains actually held
+    (their recorded `resources`); sweep.json's worker plan for a one-worker run is left out, as no trial ran so."""
+    sweep, env = results.sweep, results.sweep.env or {}
+    versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "torchvision", "ray", "python", "host") if env.get(k))
+    finals = [run for runs in results.finals.values() for run in runs]
+    devices = sorted({str(run.env.get("device")) for run in finals if run.env.get("device")})
+    text = "Environment: " + (versions or "not recorded") + "."
+    if devices:
+        text += f" Final runs trained on {' and '.join(devices)}."
+    held = [(what, _held(records)) for what, records in (("Each search trial", results.trials),
+                                                        ("each retrain", finals))]
+    said = [f"{what} held {amount}" for what, amount in held if amount]
+    if said:
+        text += f" {'; '.join(said)}."
+    return text + f" Sweep started {_when(sweep.started)}, finished {_when(sweep.finished)}."
+
+
+def _held(runs: list[Any]) -> str:
+    """"1 CPU", "2 CPUs + 1 GPU", or "1 CPU or 2 CPUs" when runs held different amounts; "" when none recorded."""
+    asks = []
+    for run in runs:
+        amounts = run.resources or {}
+        ask = " + ".join(f"{amounts[u]:g} {u}{'s' if amounts[u] > 1 else ''}" for u in ("CPU", "GPU")
+                         if isinstance(amounts.get(u), int | float) and amounts[u] > 0)
+        if ask and ask not in asks:
+            asks.append(ask)
+    return " or ".join(asks)
 
 
 def _when(stamp: Any) -> str:

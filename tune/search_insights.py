@@ -1,5 +1,5 @@
-"""What a search learned: hyperparameter importance, best values at the edge of their range, what the search cost,
-and a parallel-coordinates view of every trial.
+"""What a search learned: hyperparameter importance, best values at the edge of their range, what the search cost
+and what ASHA's early stops saved, and a parallel-coordinates view of every trial.
 
 Inputs are trial records as `trials.json` stores them: dicts, or `tune.trials.TrialRecord` objects (any object
 with these attributes), with "model", "trial_id", "status" ("ok", "stopped" or "failed"), "config" {key: value},
@@ -55,6 +55,24 @@ class Budget:
     trials: int
     untimed: int  # trials without both start and end times (an older sweep's), counted as 0
     by_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Savings:
+    """What ASHA's early stops saved one architecture, in resource-seconds of RESOURCE ("GPU" when a trial held
+    one, else "CPU"): what the stopped trials held, and an estimate of what they would have held running to the
+    end, each at the finished trials' mean duration (None without a timed finished trial)."""
+
+    stopped: int
+    finished: int  # timed trials that ran every epoch: the estimate's base
+    resource: str
+    used_s: float
+    to_the_end_s: float | None
+    untimed: int  # stopped trials without both times, left out of both sums
+
+    @property
+    def saved_s(self) -> float | None:
+        return None if self.to_the_end_s is None else max(self.to_the_end_s - self.used_s, 0.0)
 
 
 def _kind(entry: Mapping[str, Any]) -> tuple[str, Any]:
@@ -231,6 +249,31 @@ def search_budget(records: Iterable[Record], model: str | None = None) -> Budget
     return Budget(round(cpu, 3), round(gpu, 3), len(chosen), untimed, dict(sorted(by_status.items())))
 
 
+def asha_savings(records: Iterable[Record], model: str | None = None) -> Savings:
+    """Resource-seconds MODEL's trials stopped early ("stopped") held, against an estimate of what they would
+    have held running every epoch: the mean wall seconds of its finished ("ok") trials, times each stopped
+    trial's own resource amount (never less than what it did hold). An estimate: a trial's epochs need not all
+    take the same time, and a stopped trial's configuration may be faster or slower than the finished ones."""
+    chosen = _of_model(records, model)
+    resource = "GPU" if any(float(_get(r, "resources", {}).get("GPU") or 0) > 0 for r in chosen) else "CPU"
+    finished = [seconds for r in chosen if _get(r, "status") == "ok" and (seconds := _duration(r)) is not None]
+    stopped = [r for r in chosen if _get(r, "status") == "stopped"]
+    timed = [r for r in stopped if _duration(r) is not None]
+    used = sum(_held_seconds(r, resource) or 0.0 for r in timed)
+    to_the_end = None
+    if finished:
+        mean = sum(finished) / len(finished)
+        to_the_end = sum(max(_held_seconds(r, resource) or 0.0,
+                             mean * float(_get(r, "resources", {}).get(resource) or 0.0)) for r in timed)
+    return Savings(len(stopped), len(finished), resource, round(used, 3),
+                   None if to_the_end is None else round(to_the_end, 3), len(stopped) - len(timed))
+
+
+def _duration(record: Record) -> float | None:
+    start, end = parse_time(_get(record, "started_at")), parse_time(_get(record, "finished_at"))
+    return max((end - start).total_seconds(), 0.0) if start and end else None
+
+
 def parallel_coordinates(records: Iterable[Record], space: Mapping[str, Mapping[str, Any]],
                          model: str | None = None) -> dict[str, Any]:
     """Data for a parallel-coordinates figure: one axis per sampled key plus val_accuracy, one line per trial.
@@ -269,8 +312,10 @@ def parallel_coordinates(records: Iterable[Record], space: Mapping[str, Mapping[
                        (_position(sub, low, high, v) if high > low else 0.5) if _is_number(v) else None)
     scores = [_get(r, "val_accuracy") for r in chosen if _is_number(_get(r, "val_accuracy"))]
     low, high = (min(scores), max(scores)) if scores else (0.0, 1.0)
-    axes.append({"key": "val_accuracy", "scale": "linear", "low": low, "high": high, "ticks": [0.0, 1.0],
-                 "labels": [_fmt(float(low)), _fmt(float(high))]})
+    one = high <= low  # one score (or none): one tick in the middle, where its lines cross the axis
+    axes.append({"key": "val_accuracy", "scale": "linear", "low": low, "high": high,
+                 "ticks": [0.5] if one else [0.0, 1.0],
+                 "labels": [_fmt(float(low))] if one else [_fmt(float(low)), _fmt(float(high))]})
     placers.append(lambda v, low=low, high=high:
                    ((v - low) / (high - low) if high > low else 0.5) if _is_number(v) else None)
     lines = []
@@ -314,7 +359,9 @@ def draw_parallel_coordinates(data: Mapping[str, Any], title: str | None = None,
         plot.axvline(x, color="0.3", linewidth=0.8)
         for tick, label in zip(axis["ticks"], axis["labels"], strict=True):
             plot.annotate(label, (x, tick), xytext=(3, 0), textcoords="offset points", fontsize=7, va="center")
-    plot.set_xticks(xs, [a["key"] + (" (log)" if a["scale"] == "log" else "") for a in axes], fontsize=8)
+    crowded = len(axes) > 6  # long names of neighbouring axes would run into each other
+    plot.set_xticks(xs, [a["key"] + (" (log)" if a["scale"] == "log" else "") for a in axes], fontsize=8,
+                    rotation=20 if crowded else 0, ha="right" if crowded else "center")
     plot.set_yticks([])
     plot.set_ylim(-0.05, 1.05)
     plot.set_xlim(-0.2, max(len(axes) - 1, 0) + 0.6)

@@ -206,7 +206,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def resampled_accuracies(models: Mapping[str, Correctness], n_resamples: int = N_RESAMPLES,
-                         seed: int = 0) -> np.ndarray:
+                         seed: int = 0, resample_seeds: bool = True) -> np.ndarray:
     """Accuracy of every model in each of N_RESAMPLES paired bootstrap resamples: float array [n_resamples, M].
 
     Scheme (the pigeonhole bootstrap for a crossed seeds x images design, Owen 2007, Ann. Appl. Stat. 1(1)):
@@ -215,6 +215,8 @@ def resampled_accuracies(models: Mapping[str, Correctness], n_resamples: int = N
     of N image indices with replacement (`rng.integers(0, N, N)`) shared by every model, so that the models are
     compared on the same resampled images. A model's accuracy in the resample is the share of correct
     (seed, image) cells over its drawn seeds x drawn images. One seed: the plain bootstrap over test images.
+    RESAMPLE_SEEDS False keeps every seed in every resample (no seed draws): the bootstrap over test images
+    alone, whose interval leaves out the seed-to-seed spread.
     Raises ValueError when the models' image counts differ or there are no models.
     """
     if not models:
@@ -233,11 +235,11 @@ def resampled_accuracies(models: Mapping[str, Correctness], n_resamples: int = N
         counts = []
         for matrix in matrices:
             n_seeds = matrix.shape[0]
-            if n_seeds >= 2:
+            if n_seeds >= 2 and resample_seeds:
                 weights = np.bincount(rng.integers(0, n_seeds, n_seeds), minlength=n_seeds).astype(np.float64)
                 counts.append(weights @ matrix)
             else:
-                counts.append(matrix[0])
+                counts.append(matrix.sum(axis=0))
         images = rng.integers(0, n_images, n_images)
         for m, (matrix, per_image) in enumerate(zip(matrices, counts, strict=True)):
             # Integer-valued sums divided once, so equal accuracies compare equal (ties in probability_best).
@@ -246,22 +248,23 @@ def resampled_accuracies(models: Mapping[str, Correctness], n_resamples: int = N
 
 
 def bootstrap_accuracy(correct: Correctness, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
-                       seed: int = 0) -> Interval:
+                       seed: int = 0, resample_seeds: bool = True) -> Interval:
     """Accuracy (0..1) with a percentile bootstrap interval (Efron & Tibshirani 1993, section 13.3).
 
     The estimate is the share of correct (seed, image) cells; the interval's ends are the (1 - confidence)/2 and
     (1 + confidence)/2 quantiles (numpy's default linear interpolation) of the resampled accuracies of
-    `resampled_accuracies` (over images with one seed; over seeds, then images, with two or more). Fixed SEED:
-    the same input gives the same interval. Raises ValueError as `by_seed` does, or for confidence not in (0, 1).
+    `resampled_accuracies` (over images with one seed; over seeds, then images, with two or more, unless
+    RESAMPLE_SEEDS is False: then over images only, every seed kept). Fixed SEED: the same input gives the same
+    interval. Raises ValueError as `by_seed` does, or for confidence not in (0, 1).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     seeds = by_seed(correct)
     estimate = float(np.mean(np.stack(list(seeds.values()))))
-    draws = resampled_accuracies({"model": seeds}, n_resamples, seed)[:, 0]
+    draws = resampled_accuracies({"model": seeds}, n_resamples, seed, resample_seeds)[:, 0]
     low, high = np.percentile(draws, [50 * (1 - confidence), 50 * (1 + confidence)])
     return Interval(estimate, float(low), float(high), confidence, n_resamples,
-                    "seeds x images" if len(seeds) >= 2 else "images")
+                    "seeds x images" if len(seeds) >= 2 and resample_seeds else "images")
 
 
 def probability_best(models: Mapping[str, Correctness], n_resamples: int = N_RESAMPLES,

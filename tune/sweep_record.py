@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.engine.errors import UsageError
-from tune.sweep_folder import SWEEP_FILE, TRIALS_FILE
+from tune.sweep_folder import SWEEP_FILE, TRIALS_FILE, TUNE_STORAGE
 from tune.trials import TrialRecord
 
 
@@ -48,6 +48,9 @@ class Sweep:
     seeds: int = 1
     overrides: list[str] = field(default_factory=list)
     spaces: dict[str, dict] = field(default_factory=dict)
+    # What the code made of the flags when the sweep started (tune/sweep_plan.py effective_plan): the searched
+    # spaces, base configs and sweep preset, so that a resume can tell they have not changed since.
+    plan: dict[str, Any] = field(default_factory=dict)
     search_seed: int = 0
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
@@ -56,7 +59,13 @@ class Sweep:
     status: dict[str, ModelStatus] = field(default_factory=dict)
     cluster_resources: dict[str, float] = field(default_factory=dict)
     cluster_busy: float | None = None  # resource-seconds held by trials and retrains / (wall time x cluster total)
+    prices: dict[str, Any] = field(default_factory=dict)  # tune/cost.py Prices.as_dict() of --price; {}: the defaults
     trials: list[TrialRecord] = field(default_factory=list)
+
+    def tune_storage(self) -> str:
+        """Where Tune and Train keep this sweep's trials: --storage as given, else the sweep folder's own tune/
+        wherever the folder is now."""
+        return self.storage or str(self.output / TUNE_STORAGE)
 
     def model_status(self, model: str) -> ModelStatus:
         return self.status.get(model) or ModelStatus()
@@ -77,6 +86,9 @@ class Sweep:
             raise ValueError("it has no list of models")
         names = {f.name for f in dataclasses.fields(cls)} - {"output", "trials", "status"}
         known = {k: v for k, v in record.items() if k in names}
+        storage = Path(known.get("storage") or "")
+        if "://" not in str(storage) and storage.parts[-2:] == (known.get("name"), TUNE_STORAGE):
+            known["storage"] = ""  # an earlier version wrote the default as an absolute path: it moves with the folder
         status = {m: ModelStatus.from_json(s) for m, s in (record.get("status") or {}).items()}
         return cls(output=folder, status=status, trials=[TrialRecord.from_json(t) for t in trials], **known)
 
