@@ -142,3 +142,12 @@ def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
 
     monkeypatch.setattr(launch, "make_trainer", make_logged_trainer)
     return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium, for the report's browser tests (`make test` installs it)."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("chromium not found; `make test` installs it, or: apt-get install -y chromium")
+    return path

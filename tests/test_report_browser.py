@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -41,14 +40,6 @@ PROBE = """<script>window.addEventListener("load", function () {
     scrollWidth: document.documentElement.scrollWidth});
   document.body.appendChild(out);
 });</script>"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("chromium not found; `make test` installs it, or: apt-get install -y chromium")
-    return path
 
 
 @pytest.fixture(scope="module")

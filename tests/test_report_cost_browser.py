@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,14 +33,6 @@ PROBE = """<script>window.addEventListener("load", function () {
             rows: Array.from(table.tBodies[0].rows).map(function (r) { return r.cells[0].textContent.trim(); })}});
   document.body.appendChild(out);
 });</script>""".replace("FIGURES", json.dumps(FIGURES))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("chromium not found; `make test` installs it, or: apt-get install -y chromium")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pandas as pd
 from jobs.engine.corruptions import CORRUPTIONS
 from jobs.engine.errors import UsageError
 from jobs.engine.run_result import Compared, RunResult, compared_fields
-from tune.cost_columns import COST_COLUMNS, cost_columns
+from tune.cost_columns import COST_COLUMNS, TIME_COLUMNS, cost_columns
 from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results
 from tune.sweep_record import ModelStatus, Sweep
 from tune.trials import TrialRecord
@@ -140,6 +140,8 @@ def comparison_table(results: SweepResults) -> pd.DataFrame:
     # A column declared only_if_any (mAP) means something only when some model has it.
     optional = {name for name, how in compared_fields() if how.only_if_any}
     optional |= {column for derived in DERIVED for column in derived.columns}
+    # A target nobody reached is an answer ("not reached": an empty cell), not a column to hide.
+    optional -= {*TIME_COLUMNS.values(), "cost_to_99_usd"}
     keep = [c for c in COLUMNS if c not in optional or table[c].notna().any()]
     table = table[keep].reset_index(drop=True)
     return table.astype({c: "Int64" for c in INT_COLUMNS if c in table})

@@ -95,11 +95,14 @@ def measure_compute(model: nn.Module, task: Any, cfg: dict[str, Any], detection:
 def keep_predictions(model: nn.Module, task: Any, cfg: dict[str, Any], folder: Path,
                      detection: bool) -> dict[str, Any]:
     images, labels = task.data.test_images, task.data.test_labels.cpu().numpy()
+    # The test evaluation just before kept what it computed (tasks/*.py evaluate): reused, not computed again.
     if detection:
-        predicted = task.classify(model, images)
+        predicted = getattr(task, "test_predictions", None)
+        predicted = task.classify(model, images) if predicted is None else predicted
         probabilities, confidence, extra = None, None, detection_examples(model, task)
     else:
-        probabilities = task.probabilities(model, images).cpu().numpy()
+        kept = getattr(task, "test_probabilities", None)
+        probabilities = (task.probabilities(model, images) if kept is None else kept).cpu().numpy()
         predicted, confidence, extra = probabilities.argmax(1), probabilities.max(1), {}
     wrong = np.flatnonzero(predicted != labels)
     if confidence is not None:

@@ -37,14 +37,18 @@ class ClassificationTask:
         was_training = model.training
         model.eval()
         # Summed on the device: one host sync for the whole split, not one per batch.
-        total_loss, predictions = torch.zeros((), device=labels.device), []
+        total_loss, predictions, probabilities = torch.zeros((), device=labels.device), [], []
         for start in range(0, len(labels), self.config["eval_batch_size"]):
             batch = slice(start, start + self.config["eval_batch_size"])
             with autocast(self.device, self.config["precision"]):
                 logits = model(prepare_batch(images[batch], False, channels_last=self.config["channels_last"])).float()
             total_loss += F.cross_entropy(logits, labels[batch], reduction="sum")
             predictions.append(logits.argmax(1))
+            if split == "test":
+                probabilities.append(logits.softmax(1))
         model.train(was_training)
+        if split == "test":  # kept for the final evaluation (jobs/engine/final_evaluation.py): no second pass
+            self.test_probabilities = torch.cat(probabilities) if probabilities else None
         predicted = torch.cat(predictions).cpu().numpy() if predictions else labels.cpu().numpy()[:0]
         return classification_metrics(labels.cpu().numpy(), predicted, float(total_loss) / max(len(labels), 1))
 

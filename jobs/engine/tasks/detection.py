@@ -62,6 +62,8 @@ class DetectionTask:
             predicted = self.classify(model, getattr(self.data, f"{split}_images"))
         finally:
             model.train(was_training)
+        if split == "test":  # kept for the final evaluation (jobs/engine/final_evaluation.py): no second pass
+            self.test_predictions = predicted
         no_box = predicted < 0
         metrics = classification_metrics(labels, np.where(no_box, (labels + 1) % 10, predicted), 1.0 - maps["map"])
         return {**metrics, **maps, "no_box": int(no_box.sum())}
