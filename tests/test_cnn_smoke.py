@@ -10,7 +10,7 @@ REQUIRED = ("model", "config", "test_accuracy", "test_f1_macro", "test_f1_weight
 
 @pytest.mark.slow
 def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
-    result = smoke_run("cnn", ["epochs=2"])
+    result = smoke_run("cnn", ["epochs=2"], final_checks=True)
     assert set(REQUIRED) <= set(result)
     assert result["epochs"] == 2 and len(result["history"]) == 2
     # Chance is 10% accuracy and a loss of ln(10); two small epochs must be far better than that.
@@ -19,6 +19,16 @@ def test_cnn_smoke_run_learns_and_writes_result(smoke_run, tmp_path):
     assert sum(map(sum, result["confusion_matrix"])) == 1000  # the smoke preset's test subset
     assert result["params"] > 100_000 and result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
     assert (tmp_path / "run" / "result.json").is_file()
+    # What the final run measured after its test evaluation, through Ray Train (jobs.train's way) too.
+    assert result["final_evaluation_errors"] == {}
+    assert 0 < result["latency_ms_p50"] <= result["latency_ms_p95"] and result["throughput_per_s"] > 0
+    assert result["serving"]["latency_calls"] >= 100 and result["serving"]["threads"] >= 1
+    assert result["gflops_per_image"] > 0 and result["model_size_mb"] > 0 and result["train_flops"] > 0
+    assert result["onnx_agreement"] >= 0.999 and result["onnx"]["path"] == "model.onnx"
+    assert 0 <= result["ece"] <= 1 and result["nll"] > 0 and 0 <= result["brier"] <= 2
+    assert set(result["robustness"]) >= {"shift", "rotate", "scale", "gaussian_noise", "blur", "contrast", "invert"}
+    for name in ("predictions.npz", "model.onnx"):  # beside result.json, copied out of Ray Train's checkpoint
+        assert (tmp_path / "run" / name).is_file()
 
 
 @pytest.mark.slow

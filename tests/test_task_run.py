@@ -22,7 +22,7 @@ def smoke(*overrides: str) -> dict:
 def test_a_retrain_task_writes_its_result_and_keeps_its_weights(ray_local, data_ref, tmp_path, capsys):
     result = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="cnn seed 0: ")
     saved = json.loads((tmp_path / "seed0" / "result.json").read_text())
-    assert saved["test_accuracy"] == result["test_accuracy"] > 0.2  # 10 classes: chance is 0.1
+    assert saved["test_accuracy"] == result.test_accuracy > 0.2  # 10 classes: chance is 0.1
     assert saved["epochs"] == 2 and saved["resources"] == {"CPU": 1.0}
     assert saved["started_at"] < saved["finished_at"]
     assert (tmp_path / "seed0" / "checkpoint" / "checkpoint.pt").is_file()  # the retrained weights stay
@@ -40,7 +40,7 @@ def test_a_failed_retrain_raises_and_a_rerun_continues_from_its_last_epoch(ray_l
     result = train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
     out = capsys.readouterr().out
     assert "again: epoch   1/2" not in out and "again: epoch   2/2" in out
-    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert [h["epoch"] for h in result.history] == [1, 2]
 
 
 @pytest.mark.slow
@@ -49,7 +49,9 @@ def test_a_finished_checkpoint_is_not_trained_again(ray_local, data_ref, tmp_pat
     (tmp_path / "seed0" / "result.json").unlink()  # killed after its last epoch, before result.json
     again = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
     assert "again: epoch" not in capsys.readouterr().out
-    assert again["test_accuracy"] == first["test_accuracy"] and again["history"] == first["history"]
+    assert again.test_accuracy == first.test_accuracy and again.history == first.history
+    # The test predictions and the ONNX model moved beside result.json on the first run, and stay there.
+    assert (tmp_path / "seed0" / "predictions.npz").is_file() and (tmp_path / "seed0" / "model.onnx").is_file()
 
 
 def test_more_than_one_worker_is_refused(tmp_path):

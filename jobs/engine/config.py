@@ -52,6 +52,7 @@ LOOP_PARAMS: dict[str, Param] = {
     "serving_batch": Param(256, "batch of the serving throughput measurement", ge=1, le=65_536),
     "serving_calls": Param(100, "timed calls at batch 1 for the serving latency (after a warm-up)", ge=1,
                            le=100_000),
+    "export_onnx": Param(True, "export the final model to ONNX (model.onnx) and check it under ONNX Runtime"),
     "onnx_check_images": Param(0, "test images the ONNX export is checked on; 0 = all", ge=0),
     "robustness_images": Param(10_000, "test images scored under each corruption; 0 = no robustness check", ge=0),
     # The static-shape step captured as a CUDA graph (jobs/engine/static_step.py): auto = on CUDA only; on the CPU

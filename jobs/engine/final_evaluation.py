@@ -52,7 +52,7 @@ def evaluate_final(model: nn.Module, task: Any, cfg: dict[str, Any], device: tor
              ("compute", lambda: measure_compute(model, task, cfg, detection, images_trained)),
              ("predictions", lambda: keep_predictions(model, task, cfg, folder, detection)),
              ("robustness", lambda: measure_robustness(model, task, cfg, device))]
-    if not detection:
+    if not detection and cfg["export_onnx"]:
         steps.append(("onnx", lambda: export_onnx(model, task, cfg, folder)))
     for name, step in steps:
         try:
