@@ -23,9 +23,10 @@ def write_report(output: Path, prices: Prices | None = None) -> dict[str, Any]:
         results.sweep.prices = prices.as_dict()
     table = comparison_table(results)
     files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
-    html_path = output / REPORT_FILE
-    html_path.write_text(render_report(results, table), encoding="utf-8")
-    files["report_html"] = html_path
+    # The findings (statistics over every pair and seed) are computed once, for the page and the summary.
     found = findings(results, table)
+    html_path = output / REPORT_FILE
+    html_path.write_text(render_report(results, table, found), encoding="utf-8")
+    files["report_html"] = html_path
     return {"files": files, "summary": plain(what_this_means(found)),
             "best_model": found.best["model"] if found.best else None, "table": table}

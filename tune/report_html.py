@@ -264,8 +264,9 @@ PAGE = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefine
 PAGE.filters["thousands"] = lambda n: f"{n:,}"
 
 
-def render_report(results: SweepResults, table: pd.DataFrame) -> str:
-    f = findings(results, table)
+def render_report(results: SweepResults, table: pd.DataFrame, found: Findings | None = None) -> str:
+    """report.html of a sweep: FOUND (its findings) when the caller has them already, else computed here."""
+    f = found if found is not None else findings(results, table)
     palette = colours(results.models)
     runs = collect_runs(results.sweep, results.trials, results.finals)
     order = [r["model"] for r in f.ok]
