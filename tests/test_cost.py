@@ -172,3 +172,14 @@ def test_typed_records_count_the_same_as_stored_dicts():
     prices = cost.Prices(cpu_hour=0.36, gpu_hour=3.6)
     typed, stored = cost.sweep_costs(trials, retrains, prices), cost.sweep_costs(TRIALS, RETRAINS, prices)
     assert typed == stored
+
+
+def test_time_to_target_reads_the_run_clock_of_checks_within_an_epoch():
+    # val_checks_per_epoch 4: four reports in one epoch, each with the run's training seconds so far.
+    history = [{"epoch": 0.25, "train_time_s": 10.0, "val_accuracy": 0.95},
+               {"epoch": 0.5, "train_time_s": 21.0, "val_accuracy": 0.981},
+               {"epoch": 0.75, "train_time_s": 30.5, "val_accuracy": 0.985},
+               {"epoch": 1, "epoch_time_s": 41.0, "train_time_s": 41.0, "val_accuracy": 0.991}]
+    assert cost.time_to_targets(history) == {0.98: 21.0, 0.99: 41.0, 0.995: None}
+    # Summing epoch_time_s where the checks have none would raise: the clock is train_time_s here.
+    assert cost.time_to_targets(history[-1:]) == {0.98: 41.0, 0.99: 41.0, 0.995: None}

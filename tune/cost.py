@@ -46,14 +46,20 @@ def time_to_targets(history: Sequence[Mapping[str, Any]], targets: Iterable[floa
     wanted = list(targets)
     reached: dict[float, float | None] = dict.fromkeys(wanted)
     elapsed = 0.0
+    # Checks within an epoch (the loop's val_checks_per_epoch) carry `train_time_s`, the run's training seconds
+    # so far: with it on every record it is the clock, at the resolution of those checks.
+    so_far = bool(history) and all(_finite(h.get("train_time_s")) for h in history)
     for record in sorted(history, key=lambda h: h.get("epoch", 0)):
         if all(reached[t] is not None for t in wanted):
             break
         seconds = record.get("epoch_time_s")
-        if not _finite(seconds) or seconds < 0:
+        if so_far:
+            elapsed = float(record["train_time_s"])
+        elif not _finite(seconds) or seconds < 0:
             raise ValueError(f"epoch {record.get('epoch')}: epoch_time_s must be a non-negative number, "
                              f"got {seconds!r}")
-        elapsed += float(seconds)
+        else:
+            elapsed += float(seconds)
         value = record.get(metric)
         if not _finite(value):
             continue

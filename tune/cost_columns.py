@@ -74,11 +74,15 @@ class TimedHistory:
         """(cumulative training seconds, metric) after each epoch with a finite metric, in epoch order; empty when
         an epoch lacks its time (as `time_to_targets`, which would raise)."""
         points, elapsed = [], 0.0
+        so_far = bool(self.history) and all(_finite(h.get("train_time_s")) for h in self.history)
         for record in sorted(self.history, key=lambda h: h.get("epoch", 0)):
             seconds, value = record.get("epoch_time_s"), record.get(self.metric)
-            if not _finite(seconds) or seconds < 0:
+            if so_far:  # checks within an epoch carry the run's training seconds so far (tune/cost.py)
+                elapsed = float(record["train_time_s"])
+            elif not _finite(seconds) or seconds < 0:
                 return []
-            elapsed += float(seconds)
+            else:
+                elapsed += float(seconds)
             if _finite(value):
                 points.append((elapsed, float(value)))
         return points

@@ -48,8 +48,13 @@ def trial_curve(trial: TrialRecord) -> list[tuple[float, float]]:
     history that lacks epoch times, the epoch number stands in for the seconds."""
     points, elapsed = [], 0.0
     timed = all(isinstance(h.get("epoch_time_s"), int | float) for h in trial.history)
+    # Checks within an epoch (val_checks_per_epoch) carry the run's training seconds so far, not an epoch time.
+    so_far = all(isinstance(h.get("train_time_s"), int | float) for h in trial.history)
     for h in sorted(trial.history, key=lambda h: h.get("epoch", 0)):
-        elapsed = elapsed + h["epoch_time_s"] if timed else float(h.get("epoch", len(points) + 1))
+        if so_far:
+            elapsed = float(h["train_time_s"])
+        else:
+            elapsed = elapsed + h["epoch_time_s"] if timed else float(h.get("epoch", len(points) + 1))
         if isinstance(h.get("val_accuracy"), int | float):
             points.append((elapsed, h["val_accuracy"] * 100))
     return points
@@ -66,7 +71,8 @@ def search_points(results: SweepResults) -> dict[str, list[tuple[float, float]]]
 def fig_search(results: SweepResults, order: list[str], colours: dict[str, Any]) -> str | None:
     """Every trial as a line through its epochs (a dot when it ran one), validation accuracy against training
     seconds on a log axis; each architecture's chosen trial thick, trials ASHA stopped dashed."""
-    timed = all(isinstance(h.get("epoch_time_s"), int | float) for t in results.trials for h in t.history)
+    timed = all(isinstance(h.get("epoch_time_s"), int | float) or isinstance(h.get("train_time_s"), int | float)
+                for t in results.trials for h in t.history)
     fig = Figure(figsize=(6.4, 3.8), layout="constrained")
     ax = fig.add_subplot()
     drawn = []

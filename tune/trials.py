@@ -11,7 +11,8 @@ from typing import Any
 
 from tune.resource_usage import parse_time
 
-HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "images_per_s",
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "train_time_s",
+                "images_per_s",
                 "map_50", "map")
 ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Failure)\b.*)$")
 

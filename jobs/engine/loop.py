@@ -107,7 +107,8 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
                 if part < len(parts) - 1:  # the last part's check is the epoch's own report, with a checkpoint
                     paused = time.perf_counter()
                     check_within_epoch(session, unwrap(model), task, epoch + end / len(indices),
-                                       mean_over_ranks(loss_sum.clone(), end, world), state)
+                                       mean_over_ranks(loss_sum.clone(), end, world), state,
+                                       state["train_time_s"] + paused - started)
                     started += time.perf_counter() - paused  # the check is not training time
         train_loss = mean_over_ranks(loss_sum, per_rank, world)
         if not math.isfinite(train_loss):
@@ -134,7 +135,7 @@ def check_parts(size: int, batch_size: int, checks: int) -> list[tuple[int, int]
 
 
 def check_within_epoch(session: TrainSession | OneProcessSession, model: nn.Module, task: Any, epoch: float,
-                       train_loss: float, state: dict[str, Any]) -> None:
+                       train_loss: float, state: dict[str, Any], train_time_s: float) -> None:
     """A validation check part-way through an epoch (`val_checks_per_epoch`): reported without a checkpoint, so
     that ASHA has rungs to act on within a one-epoch trial; every rank reports (a barrier under Ray Train)."""
     if session.rank != 0:
@@ -142,7 +143,8 @@ def check_within_epoch(session: TrainSession | OneProcessSession, model: nn.Modu
         return
     val = task.evaluate(model, "val")
     model.train()
-    session.report({"epoch": round(epoch, 4), "train_loss": train_loss, "val_loss": val["loss"],
+    session.report({"epoch": round(epoch, 4), "train_time_s": train_time_s, "train_loss": train_loss,
+                    "val_loss": val["loss"],
                     "val_accuracy": val["accuracy"], "val_f1_macro": val["f1_macro"],
                     "first_step_at": state["first_step_at"], **{k: v for k, v in val.items() if k.startswith("map")}})
 
@@ -216,6 +218,7 @@ def report(run: EpochEnd, epoch: int, train_loss: float, epoch_time: float, imag
         "val_accuracy": val["accuracy"],
         "val_f1_macro": val["f1_macro"],
         "epoch_time_s": epoch_time,
+        "train_time_s": run.state["train_time_s"],  # training seconds since the run began, at this check
         "images_per_s": images / epoch_time if epoch_time else 0.0,
         "lr": float(run.optimizer.param_groups[0]["lr"]),  # a tensor on the device for the static step
         "first_step_at": run.state["first_step_at"],
