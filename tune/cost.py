@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +45,27 @@ def time_to_targets(history: Sequence[Mapping[str, Any]], targets: Iterable[floa
     """
     wanted = list(targets)
     reached: dict[float, float | None] = dict.fromkeys(wanted)
-    elapsed = 0.0
-    # Checks within an epoch (the loop's val_checks_per_epoch) carry `train_time_s`, the run's training seconds
-    # so far: with it on every record it is the clock, at the resolution of those checks.
-    so_far = bool(history) and all(_finite(h.get("train_time_s")) for h in history)
-    for record in sorted(history, key=lambda h: h.get("epoch", 0)):
+    for record, elapsed in training_clock(history):
         if all(reached[t] is not None for t in wanted):
             break
+        value = record.get(metric)
+        if not _finite(value):
+            continue
+        for target in wanted:
+            if reached[target] is None and value >= target:
+                reached[target] = elapsed
+    return reached
+
+
+def training_clock(history: Sequence[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str, Any], float]]:
+    """Each record of HISTORY in epoch order with the run's training seconds at it.
+
+    Checks within an epoch (the loop's val_checks_per_epoch) carry `train_time_s`, the run's training seconds so
+    far: with it on every record it is the clock; else the seconds are the sum of `epoch_time_s`. Lazily raises
+    ValueError on reaching a record without a finite, non-negative `epoch_time_s` (its time would be unknown)."""
+    elapsed = 0.0
+    so_far = bool(history) and all(_finite(h.get("train_time_s")) for h in history)
+    for record in sorted(history, key=lambda h: h.get("epoch", 0)):
         seconds = record.get("epoch_time_s")
         if so_far:
             elapsed = float(record["train_time_s"])
@@ -60,13 +74,7 @@ def time_to_targets(history: Sequence[Mapping[str, Any]], targets: Iterable[floa
                              f"got {seconds!r}")
         else:
             elapsed += float(seconds)
-        value = record.get(metric)
-        if not _finite(value):
-            continue
-        for target in wanted:
-            if reached[target] is None and value >= target:
-                reached[target] = elapsed
-    return reached
+        yield record, elapsed
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from tune.cost import (
     parse_prices,
     sweep_costs,
     time_to_targets,
+    training_clock,
 )
 from tune.resource_usage import parse_time
 from tune.trials import best_trial
@@ -73,19 +74,11 @@ class TimedHistory:
     def curve(self) -> list[tuple[float, float]]:
         """(cumulative training seconds, metric) after each epoch with a finite metric, in epoch order; empty when
         an epoch lacks its time (as `time_to_targets`, which would raise)."""
-        points, elapsed = [], 0.0
-        so_far = bool(self.history) and all(_finite(h.get("train_time_s")) for h in self.history)
-        for record in sorted(self.history, key=lambda h: h.get("epoch", 0)):
-            seconds, value = record.get("epoch_time_s"), record.get(self.metric)
-            if so_far:  # checks within an epoch carry the run's training seconds so far (tune/cost.py)
-                elapsed = float(record["train_time_s"])
-            elif not _finite(seconds) or seconds < 0:
-                return []
-            else:
-                elapsed += float(seconds)
-            if _finite(value):
-                points.append((elapsed, float(value)))
-        return points
+        try:
+            return [(elapsed, float(record[self.metric])) for record, elapsed in training_clock(self.history)
+                    if _finite(record.get(self.metric))]
+        except ValueError:
+            return []
 
 
 def timed_history(results: Any, model: str) -> TimedHistory:
