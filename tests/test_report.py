@@ -5,8 +5,10 @@ search, error, calibration and robustness sections are tests/test_report_trust.p
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
+import re
 import shutil
 import statistics
 from html.parser import HTMLParser
@@ -36,6 +38,11 @@ def built(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
         folder = write_sweep(tmp_path_factory.mktemp(scenario) / "out", scenario)
         out[scenario] = folder, write_report(folder)
     return out
+
+
+def flat(text: str) -> str:
+    """TEXT with its line breaks and runs of spaces as single spaces: the printed summary is wrapped for a terminal."""
+    return " ".join(text.split())
 
 
 def table_of(built, scenario: str = "clear_winner") -> pd.DataFrame:
@@ -78,7 +85,7 @@ def test_failed_model_keeps_its_row_and_reason(built):
     assert math.isnan(row["test_accuracy"]) and row["seeds"] == 0 and row["failed_trials"] == 4
     assert FAILED_REASON in (folder / "comparison.md").read_text()
     assert FAILED_REASON in (folder / "report.html").read_text()
-    assert f"alexnet could not be trained: {FAILED_REASON}" in report["summary"]
+    assert f"alexnet could not be trained: {FAILED_REASON.split(' (')[0]};" in flat(report["summary"])
 
 
 def test_a_model_without_final_results_is_reported_not_dropped(tmp_path):
@@ -108,7 +115,7 @@ def test_single_seed_has_no_spread(tmp_path):
     report = write_report(write_sweep(tmp_path / "out", "close_call", seeds=1))
     row = report["table"].set_index("model").loc["cnn"]
     assert row["seeds"] == 1 and math.isnan(row["test_accuracy_std"])
-    assert "from a single seed" in report["summary"]
+    assert "from a single seed" in flat(report["summary"])
     assert "±" not in (tmp_path / "out" / "comparison.md").read_text().split("\n")[2]
 
 
@@ -131,7 +138,7 @@ def test_the_table_marks_the_front(built):
 # ---- the generated verdict -------------------------------------------------------------------------------------
 
 def test_verdict_follows_the_numbers(built):
-    clear, close, cheap = (built[s][1]["summary"] for s in ("clear_winner", "close_call", "cheap_runner_up"))
+    clear, close, cheap = (flat(built[s][1]["summary"]) for s in ("clear_winner", "close_call", "cheap_runner_up"))
     assert clear != close != cheap
     assert clear.startswith("resnet18 is the most accurate: 99.20%") and "1.70 points ahead of cnn" in clear
     assert "gap is significant at the 0.05 level" in clear and "not significant" not in clear
@@ -152,7 +159,7 @@ def test_the_verdict_tests_the_top_two_on_every_seed(built):
                for m, runs in seeds.items()}
     expected = matched_mcnemar(correct["resnet18"], correct["cnn"]).pooled
     assert expected.n == 3 * N_TEST
-    summary = built["clear_winner"][1]["summary"]
+    summary = flat(built["clear_winner"][1]["summary"])
     assert "On 3 seeds × 1,000 test images, matched seed to seed," in summary
     assert (f"resnet18 is right where cnn is wrong {expected.b} times and the reverse happens {expected.c} times"
             in summary)
@@ -168,7 +175,7 @@ def test_without_per_image_predictions_the_report_says_why_nothing_is_tested(tmp
         (path.parent / "predictions.npz").unlink()
     report = write_report(folder)
     assert ("Whether resnet18's lead is real could not be tested: its result.json has no per-image test predictions"
-            in report["summary"])
+            in flat(report["summary"]))
     text = (folder / "report.html").read_text()
     assert "No trained model kept per-image test predictions" in text
 
@@ -331,7 +338,120 @@ def test_a_sweep_where_nothing_trained_still_reports(tmp_path):
     report = write_report(folder)
     assert report["best_model"] is None and len(report["table"]) == 4
     assert report["summary"].startswith("No architecture finished training")
-    assert "cnn could not be trained: cnn ran out of memory" in report["summary"]
+    assert "cnn could not be trained: cnn ran out of memory;" in flat(report["summary"])
     # What the search tried is still there to see; nothing about final models is.
     text = (folder / "report.html").read_text()
     assert text.count("<img") == images_in(text, "validation-curves") + images_in(text, "search-learned") > 0
+
+
+# ---- what a new reader trips over: the printed summary, captions, titles, plurals -------------------------------
+
+WEIGHTS_MISSING = ("{model}: ImageNet weights not found at /root/.cache/torch/hub/checkpoints/{file} and the download "
+                   "failed (URLError: <urlopen error [Errno -2] Name or service not known>); put {file} into the cache "
+                   "folder /root/.cache/torch/hub/checkpoints (it follows TORCH_HOME), or --set weights=none to train "
+                   "from scratch")
+
+
+def weights_missing(folder: Path) -> dict[str, str]:
+    """alexnet and a new vgg16 fail as a sweep without ImageNet weights offline words it; their reasons."""
+    sweep = json.loads((folder / "sweep.json").read_text())
+    reasons = {model: WEIGHTS_MISSING.format(model=model, file=f"{model}-0123abcd.pth")
+               for model in ("alexnet", "vgg16")}
+    sweep["models"].append("vgg16")
+    sweep["status"]["vgg16"] = dict(sweep["status"]["alexnet"], trials=0, failed_trials=0)
+    for model, why in reasons.items():
+        sweep["status"][model]["reason"] = why
+    (folder / "sweep.json").write_text(json.dumps(sweep))
+    return reasons
+
+
+def test_the_printed_summary_is_short_paragraphs_with_each_failure_said_once_briefly(tmp_path):
+    folder = write_sweep(tmp_path / "out", "clear_winner", seeds=1)
+    reasons = weights_missing(folder)
+    summary = write_report(folder)["summary"]
+    paragraphs = summary.split("\n\n")
+    # The verdict, whether it is real, the cost, the failures: each its own paragraph, wrapped for a terminal.
+    assert len(paragraphs) == 4 and all(len(line) <= 100 for line in summary.splitlines())
+    ranking, real, cost, failed = (flat(p) for p in paragraphs)
+    assert ranking.startswith("resnet18 is the most accurate") and "McNemar" in real and "Pareto front" in cost
+    assert failed.startswith("alexnet and vgg16 could not be trained: ImageNet weights not found and the download "
+                             "failed; report.html's Failures section has the full message.")
+    assert summary.count("could not be trained") == 1 and "URLError" not in summary and "/root" not in summary
+    text = html.unescape((folder / "report.html").read_text())
+    for why in reasons.values():  # the full message, once, on the page
+        assert text.count(why.split(": ", 1)[1]) == 1
+
+
+def test_brief_is_a_messages_first_clause_without_paths():
+    from tune.report_words import brief
+
+    assert brief("CUDA out of memory. Tried to allocate 2.00 GiB", 90) == "CUDA out of memory"
+    assert brief("checkpoint missing in /tmp/x/y.pt; rerun", 90) == "checkpoint missing"
+    assert brief("word " * 40, 30) == "word word word word word word …"
+
+
+def captions(text: str) -> dict[str, list[str]]:
+    """Every <figcaption> of the page but the figure titles, as plain text, by the id of its <section>."""
+    found: dict[str, list[str]] = {}
+    for section_id, body in re.findall(r'<section id="([^"]+)"(.*?)</section>', text, re.S):
+        for caption in re.findall(r"<figcaption>(.*?)</figcaption>", body, re.S):
+            found.setdefault(section_id, []).append(" ".join(html.unescape(re.sub(r"<[^>]+>", "", caption)).split()))
+    return found
+
+
+SCATTERS = ("pareto", "accuracy-vs-params", "cost-latency", "cost-gflops", "cost-size")
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_captions_mention_error_bars_only_when_they_are_drawn(tmp_path, seeds):
+    folder = write_sweep(tmp_path / "out", "close_call", seeds=seeds)
+    found = captions(Path(write_report(folder)["files"]["report_html"]).read_text())
+    assert set(SCATTERS) <= set(found)
+    said = " ".join(c for texts in found.values() for c in texts).lower()
+    if seeds == 1:
+        for words in ("error bar:", "error bars:", "standard deviation", "over seeds", "every seed"):
+            assert words not in said, words
+        for anchor in SCATTERS:
+            assert found[anchor][0].endswith("Each point is a single run (one seed), so there are no error bars.")
+        assert found["per-class-f1"][0].startswith("One run per model (a single seed).")
+    else:
+        for anchor in SCATTERS:
+            assert found[anchor][0].endswith("Error bars: ± one standard deviation over seeds."), anchor
+        assert found["per-class-f1"][0].startswith("Mean over 2 seeds.")
+        assert "mean over 2 seeds" in " ".join(found["robustness"])
+
+
+def titles(text: str) -> list[str]:
+    """The title of every section (h2), subsection (h3) and titled figure of the page, as plain text."""
+    found = re.findall(r"<h2>(.*?)</h2>|<h3>(.*?)</h3>|<figcaption class=\"title\">(.*?)</figcaption>", text, re.S)
+    return [html.unescape(next(t for t in groups if t)) for groups in found]
+
+
+def test_no_two_sections_or_figures_share_a_title(tmp_path):
+    folder = write_sweep(tmp_path / "out", "clear_winner")
+    stamp_timeline(folder, slots=3)
+    named = titles(Path(write_report(folder)["files"]["report_html"]).read_text())
+    assert len(named) > 20
+    assert [t for t in named if named.count(t) > 1] == []
+    assert {"Accuracy against parameter count", "Accuracy against file size (MB)"} <= set(named)
+
+
+def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(tmp_path, monkeypatch):
+    import torch
+
+    from jobs.engine import loop
+
+    monkeypatch.setattr(loop.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 1)
+    assert loop.device_name(torch.device("cpu")) == "cpu (2 cores, 1 thread)"
+    monkeypatch.setattr(loop.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 2)
+    assert loop.device_name(torch.device("cpu")) == "cpu (1 core, 2 threads)"
+    # A sweep recorded before this fix says "1 threads" in result.json; the page says it right.
+    folder = write_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
+    for path in folder.glob("final/*/seed*/result.json"):
+        result = json.loads(path.read_text())
+        result["env"]["device"] = "cpu (2 cores, 1 threads)"
+        path.write_text(json.dumps(result))
+    footer = Path(write_report(folder)["files"]["report_html"]).read_text().split('<footer id="environment">', 1)[1]
+    assert "Final runs trained on cpu (2 cores, 1 thread)." in footer and "1 threads" not in footer

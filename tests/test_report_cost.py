@@ -5,8 +5,10 @@ the report's "What it costs" section: its prices, verdicts, table and inline fig
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
+import re
 import shutil
 from datetime import datetime
 from html.parser import HTMLParser
@@ -23,7 +25,7 @@ from tests.sweep_fixture import ONNX_REASON, write_sweep
 from tests.timeline_fixture import stamp_timeline
 from tune.comparison import comparison_table, load_results
 from tune.cost import DEFAULT_PRICES
-from tune.report_cost import cost_section
+from tune.report_cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
 from tune.sweep_record import Sweep
 
 CPU_PRICE_S = DEFAULT_PRICES.cpu_hour / 3600  # dollars per CPU-second at the default prices
@@ -266,10 +268,40 @@ def test_the_table_shows_each_value_or_a_dash(built):
     rows = {row.split("</td>", 1)[0].split(">")[-1]: row for row in rows.split('<td class="l model">')[1:]}
     assert set(rows) == {"resnet18", "cnn", "faster_rcnn ‡", "vit", "alexnet"}
     assert "<td>1.86 / 2.42</td><td>8,605</td><td>0.00422</td><td>1.69</td><td>100.00% · 1.12 ms</td>" in rows["cnn"]
-    assert "<td>&gt; 14.0</td>" in rows["cnn"]  # never 99% in its 14 s of training
-    assert f'title="{ONNX_REASON}">ExportError: aten::_native_…</td>' in rows["vit"]
-    assert 'title="not exported: the check covers classifiers"' in rows["faster_rcnn ‡"]
+    assert '<td class="wrap">not reached (&gt;\xa014.0\xa0s)</td>' in rows["cnn"]  # never 99% in its 14 s of training
+    assert f'title="{ONNX_REASON}">export failed: ExportError</td>' in rows["vit"]
+    assert f'title="{DETECTOR_ONNX_REASON}">{DETECTOR_ONNX}</td>' in rows["faster_rcnn ‡"]
+    assert DETECTOR_ONNX == "not exported: a detector (box lists, no logits)"
+    # A dash only where nothing applies: alexnet never trained; every trained model has a time or says it has none.
     assert rows["alexnet"].count("<td>—</td>") == 7 and "<td>$0.00028</td>" in rows["alexnet"]
+    assert {name: cells(row)[5] for name, row in rows.items() if name != "alexnet"} == {
+        "resnet18": "152.0", "cnn": "not reached (>\xa014.0\xa0s)", "faster_rcnn ‡": "205.0",
+        "vit": "not reached (>\xa061.0\xa0s)"}
+
+
+def cells(row: str) -> list[str]:
+    """The text of a cost-table row's cells after the model's, HTML entities read."""
+    after_model = row.split("</td>", 1)[1]
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", after_model)]
+
+
+def test_no_table_cell_is_cut_and_every_onnx_reason_is_said_in_full(built):
+    page = (built[0] / "report.html").read_text()
+    every_cell = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)]
+    assert every_cell and not [c for c in every_cell if "…" in c]
+    notes = html.unescape(section(page, "cost"))
+    assert f"Why vit was not exported to ONNX: {ONNX_REASON}." in notes
+    assert f"Why faster_rcnn was not exported to ONNX: {DETECTOR_ONNX_REASON.removeprefix('not exported: ')}." in notes
+
+
+def test_an_onnx_reason_becomes_a_short_complete_phrase():
+    long = "the exporter gave up on this graph because a control-flow branch depends on the input values"
+    assert onnx_phrase(long, False) == "not exported: see the note below"
+    assert onnx_phrase("not exported: export_onnx is off", False) == "not exported: export_onnx is off"
+    assert onnx_phrase("torch.onnx.errors.UnsupportedOperatorError: aten::foo", False) == \
+        "export failed: torch.onnx.errors.UnsupportedOperatorError"
+    detector = "not exported: the ONNX check covers classifiers (logits [B, C]); this model returns list"
+    assert onnx_phrase(detector, True) == DETECTOR_ONNX
 
 
 def test_a_failed_model_is_left_out_of_the_figures(tmp_path):
@@ -325,3 +357,32 @@ def test_at_zero_prices_the_training_cost_figure_uses_resource_seconds(tmp_path,
     page.feed((folder / "report.html").read_text())
     [img] = page.images["cost-training"]
     assert "against CPU-seconds held: search + retrains" in img["alt"]
+
+
+def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to_time(tmp_path):
+    folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
+    trials = json.loads((folder / "trials.json").read_text())
+    for trial in trials:
+        if trial["model"] == "cnn":  # checks within an epoch, the clock only on the last (no epoch time before it)
+            trial["history"] = [{"epoch": 0.5, "val_accuracy": 0.95, "epoch_time_s": None},
+                                {"epoch": 1, "val_accuracy": 0.97, "epoch_time_s": 9.5, "train_time_s": 9.5}]
+        else:  # resnet18 kept no history anywhere
+            trial["history"] = []
+    (folder / "trials.json").write_text(json.dumps(trials))
+    for path in folder.glob("final/resnet18/seed*/result.json"):
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"history": []}))
+    rows = section(Path(write_report(folder)["files"]["report_html"]).read_text(), "cost").split('id="cost-table"')[1]
+    rows = {row.split("</td>", 1)[0].split(">")[-1]: row for row in rows.split('<td class="l model">')[1:]}
+    assert cells(rows["cnn"])[5] == "not reached (>\xa09.5\xa0s)"
+    assert cells(rows["resnet18"])[5] == "not recorded"
+
+
+def test_every_figure_labels_the_detector_per_canvas_where_the_table_does(tmp_path):
+    folder = timed_sweep(tmp_path / "out", "clear_winner", seeds=1)
+    results = load_results(folder)
+    figures = {f["anchor"]: f for f in cost_section(results, comparison_table(results))["scatters"]}
+    per_canvas = {"cost-latency", "cost-gflops"}  # the table's ‡: latency, throughput and GFLOPs are per canvas
+    for anchor, figure in figures.items():
+        label = next(label for label in figure["labels"] if label.startswith("faster_rcnn"))
+        assert label == ("faster_rcnn (per canvas)" if anchor in per_canvas else "faster_rcnn"), anchor
+        assert ("faster_rcnn: per canvas, the others per image." in figure["caption"]) == (anchor in per_canvas)

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jobs.engine.calibration import N_BINS, calibration_summary, reliability_diagram
-from tune.report_figures import png
+from tune.report_figures import over_seeds, png
 from tune.report_predictions import SweepPredictions
 
 MEASURES = ("ece", "nll", "brier")
@@ -46,7 +46,11 @@ def calibration(rows: list[dict[str, Any]], predictions: SweepPredictions, colou
             curves.append((model, values["ece"], reliability_diagram(*probs, N_BINS)))
     if not table:
         return None
-    return {"rows": table, "figure": png(fig_reliability(curves, colours)) if curves else None, "bins": N_BINS}
+    measured = [r for r in rows if r["model"] in {t["model"] for t in table}]
+    several = any((r.get("seeds") or 0) > 1 for r in measured)
+    return {"rows": table, "figure": png(fig_reliability(curves, colours)) if curves else None, "bins": N_BINS,
+            "per_seed": over_seeds(measured),
+            "images": "every seed's test images pooled" if several else "the test images of its one seed"}
 
 
 def fig_reliability(curves: list[tuple[str, float | None, list[Any]]], colours: dict[str, Any]) -> Figure:

@@ -16,6 +16,7 @@ reference, not a quote: the report prints them with their source and says how to
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import matplotlib
@@ -26,13 +27,20 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from tune.comparison import SweepResults, records
 from tune.cost import DEFAULT_PRICES, cheapest_to_target, cost_pareto, fastest_within, fmt_usd, sweep_costs
 from tune.cost_columns import FIRST_RETRAIN, MAP_TIME_COLUMNS, TIME_COLUMNS, prices_of, timed_history
-from tune.report_figures import STYLE, colours, png, short_number
+from tune.report_figures import STYLE, colours, error_bars, png, short_number
+from tune.report_words import first_clause, singular
 from tune.stats import pareto_front
 
 NEAR_BEST_POINTS = 0.5  # "fastest to serve within 0.5 points of the best"
 TARGET = 0.99  # the table's and the verdict's time-to-accuracy target (a detector: DETECTOR_TARGET of mAP@0.5)
 DETECTOR_TARGET = 0.7
-REASON_CHARS = 28  # an ONNX reason in the table is cut to this; the full one is the cell's tooltip
+ONNX_CHARS = 48  # an ONNX reason's first clause up to this long is its table cell; the full one is a note under it
+# The detector's cell: it returns box lists, not the logits the ONNX check compares.
+DETECTOR_ONNX = "not exported: a detector (box lists, no logits)"
+DETECTOR_ONNX_REASON = ("not exported: the ONNX check covers classifiers (logits [B, C]); a detector returns lists of "
+                        "boxes, labels and scores")
+# Values measured per image for a classifier and per canvas for the detector (jobs/engine/final_evaluation.py).
+PER_UNIT = ("latency_ms_p50", "latency_ms_p95", "throughput_per_s", "gflops_per_image", "onnx_latency_ms_p50")
 DASH = "—"
 DEFAULT_PAGES = ("cloud.google.com/compute/vm-instance-pricing (vCPU) and cloud.google.com/compute/gpus-pricing "
                  "(GPU)")
@@ -40,9 +48,9 @@ DEFAULT_PAGES = ("cloud.google.com/compute/vm-instance-pricing (vCPU) and cloud.
 SCATTERS = (
     ("cost-latency", "Accuracy against serving latency", "latency_ms_p50",
      "serving latency at batch 1 (ms per image, median)", "faster", "a serving latency", " ms"),
-    ("cost-gflops", "Accuracy against compute", "gflops_per_image", "forward GFLOPs per image", "cheaper to run",
-     "a GFLOPs count", " GFLOPs per image"),
-    ("cost-size", "Accuracy against model size", "model_size_mb", "weights (MB, 10⁶ bytes)", "smaller",
+    ("cost-gflops", "Accuracy against compute (GFLOPs)", "gflops_per_image", "forward GFLOPs per image",
+     "cheaper to run", "a GFLOPs count", " GFLOPs per image"),
+    ("cost-size", "Accuracy against file size (MB)", "model_size_mb", "weights (MB, 10⁶ bytes)", "smaller",
      "a model size", " MB"),
 )
 
@@ -62,7 +70,7 @@ def cost_section(results: SweepResults, table: pd.DataFrame) -> dict[str, Any]:
         curve = time_to_accuracy_figure(ok, histories, palette)
     return {"verdicts": verdicts(ok), "serving": serving_text(results, ok), "table": cost_table(results, rows,
                                                                                                  histories),
-            "notes": table_notes(rows, histories), "totals": totals_text(spent),
+            "notes": table_notes(results, rows, histories), "totals": totals_text(spent),
             "prices": prices_text(prices), "scatters": scatters if ok else [], "curve": curve if ok else None}
 
 
@@ -118,7 +126,7 @@ def serving_text(results: SweepResults, ok: list[dict[str, Any]]) -> str:
 
 
 def _setup(s: dict[str, Any]) -> str:
-    device = s.get("device_name") or s.get("device") or "an unrecorded device"
+    device = singular(str(s.get("device_name") or s.get("device") or "an unrecorded device"))
     threads = s.get("threads")
     threads_text = f" with {threads} thread{'s' if threads != 1 else ''}" if threads else ""
     text = (f"on {device}{threads_text}, {s.get('precision', 'fp32')}: latency at "
@@ -137,19 +145,22 @@ HEADINGS = ("Latency p50 / p95 (ms)", "Through\u00adput (/s)", "GFLOPs", "Size (
 
 
 def cost_table(results: SweepResults, rows: list[dict[str, Any]], histories: dict[str, Any]) -> dict[str, Any]:
-    """One row per architecture (failed ones too: their search cost is real); each cell is (text, tooltip)."""
+    """One row per architecture (failed ones too: their search cost is real); each cell is (text, tooltip, css): a
+    cell in words may wrap ("wrap"), a number may not."""
     out = []
     for i, row in enumerate(rows):
         ok = row["status"] == "ok"
+        onnx, why = _onnx_cell(results, row)
+        time = _time_cell(row, histories[row["model"]])
         cells = [
-            (_pair(row.get("latency_ms_p50"), row.get("latency_ms_p95")), None),
-            (_fixed(row.get("throughput_per_s"), 0), None),
-            (_sig(row.get("gflops_per_image")), None),
-            (_sig(row.get("model_size_mb")), None),
-            _onnx_cell(results, row),
-            (_time_cell(row, histories[row["model"]]), None),
-            (fmt_usd(row["retrain_cost_usd"]) if _num(row.get("retrain_cost_usd")) else DASH, None),
-            (fmt_usd(row["cost_usd"]) if _num(row.get("cost_usd")) else DASH, None),
+            (_pair(row.get("latency_ms_p50"), row.get("latency_ms_p95")), None, ""),
+            (_fixed(row.get("throughput_per_s"), 0), None, ""),
+            (_sig(row.get("gflops_per_image")), None, ""),
+            (_sig(row.get("model_size_mb")), None, ""),
+            (onnx, why, "wrap" if why else ""),
+            (time, None, "wrap" if time.startswith("not") else ""),
+            (fmt_usd(row["retrain_cost_usd"]) if _num(row.get("retrain_cost_usd")) else DASH, None, ""),
+            (fmt_usd(row["cost_usd"]) if _num(row.get("cost_usd")) else DASH, None, ""),
         ]
         marks = " ‡" if _is_detector(row) else ""
         out.append({"model": row["model"] + marks, "cells": cells,
@@ -163,36 +174,76 @@ def _pair(p50: Any, p95: Any) -> str:
     return f"{_sig(p50)} / {_sig(p95)}"
 
 
+def onnx_reason(results: SweepResults, row: dict[str, Any]) -> str | None:
+    """Why ROW's model has no ONNX check, from its first retrain; None when it has one or never retrained."""
+    if _num(row.get("onnx_agreement")):
+        return None
+    runs = results.finals.get(row["model"]) or []
+    if not runs:
+        return None
+    reason = (runs[0].onnx or {}).get("reason") or (runs[0].final_evaluation_errors or {}).get("onnx")
+    if not reason and _is_detector(row):
+        reason = DETECTOR_ONNX_REASON
+    return str(reason) if reason else None
+
+
+def onnx_phrase(reason: str, detector: bool) -> str:
+    """A short, complete phrase for the table cell, never a cut one: the detector's kind, the error's type, the
+    reason's first clause when it is short, else a pointer to the note that says it in full."""
+    if detector and "classifiers" in reason:
+        return DETECTOR_ONNX
+    error = re.match(r"\s*([A-Za-z_.]*(?:Error|Exception))\b", reason)
+    if error:
+        return f"export failed: {error.group(1)}"
+    clause = first_clause(reason)
+    return clause if len(clause) <= ONNX_CHARS else "not exported: see the note below"
+
+
 def _onnx_cell(results: SweepResults, row: dict[str, Any]) -> tuple[str, str | None]:
     if _num(row.get("onnx_agreement")):
         ort = row.get("onnx_latency_ms_p50")
         return f"{row['onnx_agreement'] * 100:.2f}% · {_sig(ort) + ' ms' if _num(ort) else DASH}", None
-    runs = results.finals.get(row["model"]) or []
-    reason = None
-    for run in runs[:1]:
-        reason = (run.onnx or {}).get("reason") or (run.final_evaluation_errors or {}).get("onnx")
-    if not reason and runs and _is_detector(row):
-        reason = "not exported: the check covers classifiers"
+    reason = onnx_reason(results, row)
     if not reason:
         return DASH, None
-    reason = str(reason)
-    short = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1].rstrip() + "…"
-    return short, reason
+    return onnx_phrase(reason, _is_detector(row)), reason
+
+
+def _time_value(row: dict[str, Any], timed: Any) -> Any:
+    """The row's time to the table's target: 99% validation accuracy, or the detector's mAP@0.5 target."""
+    return row.get(MAP_TIME_COLUMNS[DETECTOR_TARGET] if timed.detection else TIME_COLUMNS[TARGET])
 
 
 def _time_cell(row: dict[str, Any], timed: Any) -> str:
-    column = MAP_TIME_COLUMNS[DETECTOR_TARGET] if timed.detection else TIME_COLUMNS[TARGET]
+    """Seconds to the target; "not reached (> N s)" with N the seconds that history trained, so the reader sees how
+    long it tried; "—" only where there is nothing to time (a model with no history: it did not train)."""
     mark = " †" if timed.source == FIRST_RETRAIN else ""
-    if _num(row.get(column)):
-        return f"{row[column]:,.1f}{mark}"
+    value = _time_value(row, timed)
+    if _num(value):
+        return f"{value:,.1f}{mark}"
+    if not timed.history:
+        return DASH if row["status"] != "ok" else "not recorded"
+    tried = trained_seconds(timed)
+    # Non-breaking spaces keep "> N s" on one line when the cell wraps.
+    return f"not reached (>\u00a0{tried:,.1f}\u00a0s){mark}" if tried is not None else f"not reached{mark}"
+
+
+def trained_seconds(timed: Any) -> float | None:
+    """How many training seconds TIMED's history covers: its clock at the last epoch, else the largest train_time_s
+    or the sum of epoch_time_s it recorded; None when it recorded neither."""
     curve = timed.curve()
-    if not curve:
-        return DASH
-    return f"> {curve[-1][0]:,.1f}{mark}"  # not reached in all its training seconds
+    if curve:
+        return curve[-1][0]
+    so_far = [h["train_time_s"] for h in timed.history if _num(h.get("train_time_s"))]
+    epochs = [h["epoch_time_s"] for h in timed.history if _num(h.get("epoch_time_s"))]
+    if so_far:
+        return float(max(so_far))
+    return float(sum(epochs)) if epochs else None
 
 
-def table_notes(rows: list[dict[str, Any]], histories: dict[str, Any]) -> list[str]:
-    """What the table's marks mean, and which history each time to 99% comes from."""
+def table_notes(results: SweepResults, rows: list[dict[str, Any]], histories: dict[str, Any]) -> list[str]:
+    """What the table's marks mean, which history each time to 99% comes from, and why a model was not exported
+    to ONNX, in full (its cell has a short phrase)."""
     trial = [m for m, h in histories.items() if h.source and h.source != FIRST_RETRAIN]
     retrain = [m for m, h in histories.items() if h.source == FIRST_RETRAIN]
     notes = ["Latency and throughput: per image at batch 1 and at a large batch on the retrain's own device; ONNX: "
@@ -200,7 +251,7 @@ def table_notes(rows: list[dict[str, Any]], histories: dict[str, Any]) -> list[s
              "latency at batch 1 on the CPU (beside PyTorch's p50), or why the model was not exported. $ / retrain: "
              "mean over seeds; $ total: the search and every retrain of that architecture."]
     times = ("Time to 99%: training seconds until the validation accuracy first reached 99% (an upper bound, to "
-             "one epoch), “> t” when it never did in its t seconds of training")
+             "one epoch), “not reached (> t s)” when it never did in its t seconds of training")
     if trial:
         times += f"; from the best search trial's history (the chosen configuration, on held-out validation data) " \
                  f"for {', '.join(trial)}"
@@ -210,9 +261,14 @@ def table_notes(rows: list[dict[str, Any]], histories: dict[str, Any]) -> list[s
     notes.append(times + ".")
     detectors = [r["model"] for r in rows if _is_detector(r)]
     if detectors:
-        notes.append(f"‡ {', '.join(detectors)}: a detector, so latency and throughput are per canvas and its time "
-                     f"is to a validation mAP@0.5 of {DETECTOR_TARGET} (targets 0.5, 0.7, 0.9 are in comparison.csv), "
-                     "not to 99% accuracy.")
+        notes.append(f"‡ {', '.join(detectors)}: a detector, so latency, throughput and GFLOPs are per canvas and its "
+                     f"time is to a validation mAP@0.5 of {DETECTOR_TARGET} (targets 0.5, 0.7, 0.9 are in "
+                     "comparison.csv), not to 99% accuracy.")
+    for row in rows:
+        reason = onnx_reason(results, row)
+        if reason:
+            notes.append(f"Why {row['model']} was not exported to ONNX: "
+                         f"{reason.removeprefix('not exported: ').rstrip('.')}.")
     return notes
 
 
@@ -264,7 +320,7 @@ def scatter_figure(ok: list[dict[str, Any]], palette: dict[str, Any], anchor: st
     outlined and joined; a note instead of a chart when fewer than two models have a positive KEY."""
     points = [r for r in ok if _num(r.get(key)) and r[key] > 0]
     figure = {"anchor": anchor, "title": title, "png": None, "note": "", "caption": "",
-              "models": [r["model"] for r in points],
+              "models": [r["model"] for r in points], "labels": [point_label(r, key) for r in points],
               "alt": f"Scatter of mean test accuracy against {xlabel}, one point per model, Pareto front outlined"}
     if len(points) < 2:
         if points:
@@ -283,8 +339,7 @@ def scatter_figure(ok: list[dict[str, Any]], palette: dict[str, Any], anchor: st
         ax.errorbar(r[key], r["test_accuracy"] * 100, yerr=(r.get("test_accuracy_std") or 0) * 100, fmt="o",
                     ms=9 if on_front else 7, color=palette.get(r["model"], "grey"),
                     mec="black" if on_front else "white", mew=1.5, capsize=3, zorder=3)
-        label = r["model"] + (" (per canvas)" if key.startswith("latency") and _is_detector(r) else "")
-        ax.annotate(label, (r[key], r["test_accuracy"] * 100), xytext=(7, 5), textcoords="offset points",
+        ax.annotate(point_label(r, key), (r[key], r["test_accuracy"] * 100), xytext=(7, 5), textcoords="offset points",
                     fontsize=9)
     if len(front) > 1:
         xs, ys = zip(*sorted((r[key], r["test_accuracy"] * 100) for r in points if r["model"] in front), strict=True)
@@ -301,9 +356,18 @@ def scatter_figure(ok: list[dict[str, Any]], palette: dict[str, Any], anchor: st
     ax.set_ylabel("test accuracy (%)")
     ax.margins(x=0.15, y=0.15)
     figure["png"] = png(fig)
+    per_canvas = [r["model"] for r in points if point_label(r, key) != r["model"]]
     figure["caption"] = (f"Outlined and joined: the Pareto front, where no other model is both more accurate and "
-                         f"{better}: {', '.join(front)}. Error bars: ± one standard deviation over seeds.")
+                         f"{better}: {', '.join(front)}. "
+                         + (f"{', '.join(per_canvas)}: per canvas, the others per image. " if per_canvas else "")
+                         + error_bars(points))
     return figure
+
+
+def point_label(row: dict[str, Any], key: str) -> str:
+    """A scatter point's label: the model, and "(per canvas)" for the detector where KEY is measured per canvas, as
+    the table's ‡ says."""
+    return row["model"] + (" (per canvas)" if key in PER_UNIT and _is_detector(row) else "")
 
 
 def time_to_accuracy_figure(ok: list[dict[str, Any]], histories: dict[str, Any],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Any
 
 import matplotlib
@@ -28,6 +29,34 @@ def colours(models: list[str]) -> dict[str, Any]:
     """One tab10 colour per architecture, in the sweep's order, the same in every figure."""
     palette = matplotlib.colormaps["tab10"]
     return {m: palette(i % 10) for i, m in enumerate(models)}
+
+
+def error_bars(rows: list[dict[str, Any]]) -> str:
+    """What a scatter of ROWS (comparison rows, one point each) draws as vertical bars, in a caption's words: the
+    bars only where a model has a spread over 2+ seeds, else that each point is a single run."""
+    barred = [r["model"] for r in rows if (r.get("seeds") or 0) >= 2 and _finite(r.get("test_accuracy_std"))]
+    if not barred:
+        return "Each point is a single run (one seed), so there are no error bars."
+    text = "Error bars: ± one standard deviation over seeds"
+    single = [r["model"] for r in rows if r["model"] not in barred]
+    if single:
+        text += f"; {', '.join(single)} {'has' if len(single) == 1 else 'have'} a single run each, so no bar"
+    return text + "."
+
+
+def over_seeds(rows: list[dict[str, Any]]) -> str:
+    """How many runs a per-model figure averages, from ROWS' `seeds`: "mean over 3 seeds", "mean over 2 to 3 seeds",
+    or "one run per model (a single seed)", so a caption never says "mean over seeds" of one run."""
+    counts = sorted({int(r["seeds"]) for r in rows if r.get("seeds")})
+    if not counts or counts[-1] < 2:
+        return "one run per model (a single seed)"
+    if len(counts) == 1:
+        return f"mean over {counts[0]} seeds"
+    return f"mean over {counts[0]} to {counts[-1]} seeds"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def short_number(value: float, _pos: int | None = None) -> str:

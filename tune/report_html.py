@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,16 +35,19 @@ from tune.comparison import (
 )
 from tune.report_cost import cost_section
 from tune.report_errors import detection_canvases, disagreements, error_grids
-from tune.report_figures import STYLE, colours, png, short_number
+from tune.report_figures import STYLE, colours, error_bars, over_seeds, png, short_number
 from tune.report_predictions import SweepPredictions, sweep_predictions
 from tune.report_robustness import robustness
 from tune.report_search import fig_search, learned
 from tune.report_statistics import Statistics
+from tune.report_words import brief, names_text, singular
 from tune.sweep_record import Sweep
 from tune.timeline import busy_text, caption, collect_runs, fig_timeline
 from tune.trials import TrialRecord
 
 NEAR_BEST_POINTS = 0.5  # "as good as the best" for the cheapest-model verdict, in accuracy points
+TERMINAL_COLUMNS = 100  # the printed summary's line length
+BRIEF_CHARS = 90  # a failure's reason in the printed summary; report.html says it in full
 
 
 # ---- findings: the numbers the verdicts rest on ---------------------------------------------------------------
@@ -88,27 +92,37 @@ def findings(results: SweepResults, table: pd.DataFrame) -> Findings:
     return found
 
 
-def what_this_means(f: Findings, page: bool = False) -> list[str]:
-    """The verdict as sentences; **name** marks what the HTML shows in bold. PAGE: for report.html, where each
-    failure's reason is said once, under Failures, so these sentences only point there."""
-    out: list[str] = []
+def what_this_means(f: Findings, page: bool = False) -> list[list[str]]:
+    """The verdict as paragraphs of sentences (the ranking, whether it is real, the cost, what failed); **name**
+    marks what the HTML shows in bold. PAGE: for report.html, where each failure's reason is said once, under
+    Failures, so these sentences only point there; else (the command line) each failure is said briefly."""
     best, second = f.best, f.runner_up
     if best is None:
-        out.append("No architecture finished training, so there is nothing to compare.")
+        ranking = ["No architecture finished training, so there is nothing to compare."]
+        real: list[str] = []
     else:
         line = f"**{best['model']}** is the most accurate: {_pct(best)} mean test accuracy{_spread(best)}"
         if second:
             gap = (best["test_accuracy"] - second["test_accuracy"]) * 100
             line += f", {gap:.2f} points ahead of **{second['model']}** ({_pct(second)})"
-        out.append(line + ".")
-        out += report_statistics.verdict(f.stats, best["model"], second["model"] if second else None)
-    if len(f.ok) > 1:
-        out += _cost_sentences(f)
+        ranking = [line + "."]
+        real = report_statistics.verdict(f.stats, best["model"], second["model"] if second else None)
+    cost = _cost_sentences(f) if len(f.ok) > 1 else []
+    return [p for p in (ranking, real, cost, _failure_sentences(f, page)) if p]
+
+
+def _failure_sentences(f: Findings, page: bool) -> list[str]:
+    """What could not be trained (models sharing a brief reason said together) and which search trials failed."""
+    out: list[str] = []
     if f.failed and page:
-        names = " and ".join(f"**{r['model']}**" for r in f.failed)
+        names = names_text(f"**{r['model']}**" for r in f.failed)
         out.append(f"{names} could not be trained; why is under Failures below.")
     elif f.failed:
-        out += [f"**{r['model']}** could not be trained: {reason(r)}." for r in f.failed]
+        briefly: dict[str, list[str]] = {}
+        for r in f.failed:
+            briefly.setdefault(brief(reason(r), BRIEF_CHARS), []).append(r["model"])
+        out += [f"{names_text(models)} could not be trained: {why}; report.html's Failures section has the full "
+                "message." for why, models in briefly.items()]
     crashed = [r for r in f.ok if r["failed_trials"]]
     if crashed:
         count = sum(r["failed_trials"] for r in crashed)
@@ -156,8 +170,11 @@ def _cost_sentences(f: Findings) -> list[str]:
     return out
 
 
-def plain(sentences: list[str]) -> str:
-    return " ".join(s.replace("**", "") for s in sentences)
+def plain(paragraphs: list[list[str]], width: int = TERMINAL_COLUMNS) -> str:
+    """The verdict for a terminal: a paragraph per theme, a blank line between, each wrapped to WIDTH columns (names
+    and numbers are never split)."""
+    return "\n\n".join(textwrap.fill(" ".join(s.replace("**", "") for s in p), width, break_long_words=False,
+                                       break_on_hyphens=False) for p in paragraphs)
 
 
 def _pct(row: dict[str, Any]) -> str:
@@ -290,8 +307,9 @@ def render_report(results: SweepResults, table: pd.DataFrame, found: Findings | 
     sweep = results.sweep
     return PAGE.get_template("report.html.j2").render(
         preset=str(sweep.preset), meta=_meta(sweep), cards=_cards(f),
-        verdict=emphasis(" ".join(what_this_means(f, page=True))), table=_table(table), search=_search_rows(table),
-        figures=figures, size_caption=_size_caption(f), timeline_caption=caption(runs) if runs else "",
+        verdict=[emphasis(" ".join(p)) for p in what_this_means(f, page=True)], table=_table(table),
+        search=_search_rows(table), figures=figures, size_caption=_size_caption(f), bars=error_bars(f.ok),
+        per_seed=over_seeds(f.ok), timeline_caption=caption(runs) if runs else "",
         failures=_failures(f), env=_env(results), **trust,
         cost=cost_section(results, table))
 
@@ -415,7 +433,7 @@ def _env(results: SweepResults) -> str:
     sweep, env = results.sweep, results.sweep.env or {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "torchvision", "ray", "python", "host") if env.get(k))
     finals = [run for runs in results.finals.values() for run in runs]
-    devices = sorted({str(run.env.get("device")) for run in finals if run.env.get("device")})
+    devices = sorted({singular(str(run.env.get("device"))) for run in finals if run.env.get("device")})
     text = "Environment: " + (versions or "not recorded") + "."
     if devices:
         text += f" Final runs trained on {' and '.join(devices)}."

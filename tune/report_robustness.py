@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from jobs.engine.corruptions import CORRUPTIONS
 from tune.comparison import SweepResults
-from tune.report_figures import png
+from tune.report_figures import over_seeds, png
 
 # Short headings, so that a column per corruption fits a 1000 px window.
 SHORT = {"gaussian_noise": "noise", "impulse_noise": "impulse"}
@@ -41,7 +41,8 @@ def robustness(rows: list[dict[str, Any]], results: SweepResults, colours: dict[
             "rows": [{"model": t["model"], "clean": _pct(t["clean"]), "scores": [_pct(s) for s in t["scores"]],
                       "mean": _pct(t["mean"])} for t in table],
             "figure": png(fig_robustness(table, names, colours)), "verdict": verdict(table),
-            "images": " or ".join(f"{n:,}" for n in images) if images else "", "worst": heading(worst)}
+            "images": " or ".join(f"{n:,}" for n in images) if images else "", "worst": heading(worst),
+            "per_seed": over_seeds(measured)}
 
 
 def verdict(table: list[dict[str, Any]]) -> str:

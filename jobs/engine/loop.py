@@ -262,6 +262,8 @@ def best_epoch(history: list[dict[str, Any]]) -> int | None:
 
 
 def device_name(device: torch.device) -> str:
+    """The GPU's name, or "cpu (2 cores, 1 thread)": the host's cores and the threads torch computes with."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    cores, threads = os.cpu_count() or 1, torch.get_num_threads()
+    return f"cpu ({cores} core{'s' if cores != 1 else ''}, {threads} thread{'s' if threads != 1 else ''})"
