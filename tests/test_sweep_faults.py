@@ -13,7 +13,11 @@ import pytest
 from tests.paths import REPO
 from tune.comparison import fmt_accuracy
 
-SMALL = ["--preset", "smoke", "--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=500"]
+# What these tests check is the sweep around the runs (resume, shared output, failures), not the final checks,
+# which the every-architecture sweep (test_sweep_submit.py) and their own tests cover: skipping the ONNX export
+# and the robustness scoring saves ~10 s a retrain, and these tests run six.
+SMALL = ["--preset", "smoke", "--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=500",
+         "--set", "export_onnx=false", "--set", "robustness_images=0"]
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it fails, or waits, forever
 
 

@@ -7,8 +7,11 @@ declared config (jobs/engine/config.py) by tests/test_config.py.
 
 PRESETS: dict[str, dict] = {
     "smoke": {
+        # The final checks only prove their plumbing here: a throughput batch of 32 and 64 images a corruption keep
+        # them to a few seconds even for ResNet-18 (~65 img/s on a core in fp32), whose batch of 256 and 200
+        # images a corruption cost ~40 s of every smoke sweep (BENCHMARKS.md, `make test`).
         "loop": {"epochs": 1, "train_limit": 1024, "val_limit": 512, "test_limit": 1000, "batch_size": 64,
-                 "robustness_images": 200},
+                 "robustness_images": 64, "serving_batch": 32, "onnx_check_images": 256},
         "models": {
             # 256 train canvases (2 digits each), 128 + 256 val and 250 + 500 test images: ~40 s on 2 cores.
             "faster_rcnn": {"train_limit": 512, "val_limit": 256, "test_limit": 500, "batch_size": 16,
