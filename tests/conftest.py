@@ -4,8 +4,10 @@ small runs through the local Ray."""
 from __future__ import annotations
 
 import json
+import multiprocessing.process
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,50 @@ def pytest_configure(config: pytest.Config) -> None:
     for key, value in {**SESSION_ENVIRONMENT, "TORCH_HOME": torch_home}.items():
         _saved_environment[key] = os.environ.get(key)
         os.environ[key] = value
+
+
+# A test that asks for one of these starts Ray (or needs a sweep that did): marked `ray` at collection.
+RAY_FIXTURES = frozenset({"ray_local", "data_ref", "ray_head_cluster", "reference_sweep", "train_events"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--no-processes", action="store_true",
+                     help="run only the tests that start no Ray and no process (`make test-fast`, between edits)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)
+        if item.get_closest_marker("ray") or item.get_closest_marker("process"):
+            item.add_marker(pytest.mark.slow)  # `-m "not slow"` skips every test that starts a process
+    if not config.getoption("--no-processes"):
+        return
+    kept = [item for item in items if not (item.get_closest_marker("ray") or item.get_closest_marker("process"))]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def no_process_in_the_fast_tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --no-processes a test that starts a process (Ray's included) fails, naming the marker it lacks, so the
+    fast tier stays what it says."""
+    if not request.config.getoption("--no-processes"):
+        return
+
+    popen = subprocess.Popen.__init__
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this test starts a process: mark it @pytest.mark.process (make test-fast runs none)")
+
+    def only_probes(self, command, *args, **kwargs):
+        # platform.processor() asks `uname -p` once per interpreter: a probe of the machine, not a process of ours.
+        if list(command)[:1] != ["uname"]:
+            refuse()
+        popen(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", only_probes)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -95,25 +141,6 @@ def data_ref(ray_local, mnist):
 
 
 @pytest.fixture
-def smoke_run(ray_local, data_ref, tmp_path):
-    """Train MODEL on the smoke preset through Ray Train in this process; returns result.json's content."""
-    from jobs.engine import config as run_config
-    from jobs.engine.cluster import plan_workers
-    from jobs.engine.launch import train_with_ray_train
-
-    def run(model: str, overrides: list[str] | None = None, workers: int = 1, name: str = "run",
-            max_failures: int = 1, final_checks: bool = False) -> dict:
-        # The final run's ONNX export and robustness check cost more than the smoke training itself for the big
-        # models; the tests of those checks ask for them (final_checks=True).
-        skipped = [] if final_checks else ["export_onnx=false", "robustness_images=0"]
-        config = run_config.resolve(model, "smoke", [*skipped, *(overrides or [])])
-        return train_with_ray_train(model, config, data_ref, plan_workers(workers, "off"), tmp_path, name,
-                                    show_progress=False, max_failures=max_failures).to_json()
-
-    return run
-
-
-@pytest.fixture
 def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
     """What Ray Train's controller saw during this test's runs, in order; returns a function that reads them.
 
@@ -154,3 +181,15 @@ def chromium() -> str:
     if path is None:
         pytest.fail("chromium not found; `make test` installs it, or: apt-get install -y chromium")
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_sweep(tmp_path_factory, mnist_dir):
+    """The session's one real `python -m jobs.sweep` (tests/reference_sweep.py), run when a test first asks."""
+    from tests.reference_sweep import RunningSweep
+
+    running = RunningSweep(tmp_path_factory.mktemp("reference"), mnist_dir)
+    try:
+        yield running.wait()
+    finally:
+        running.stop()

@@ -78,7 +78,7 @@ def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
+def stop_group(process: subprocess.Popen, grace_s: float = 3) -> None:
     """End the head and everything it started: its process group, by id, never by name."""
     if process.poll() is not None:
         return

@@ -49,6 +49,7 @@ def test_the_docs_have_cluster_commands(doc: str) -> None:
 
 
 @pytest.mark.parametrize("doc", DOCS)
+@pytest.mark.process
 def test_applied_folders_render(doc: str) -> None:
     folders = found(r"-k (k8s/\S+)", doc)
     for folder in folders:
@@ -76,6 +77,7 @@ def named_objects(doc: str) -> list[tuple[str, str, set[str]]]:
 
 
 @pytest.mark.parametrize("doc", DOCS)
+@pytest.mark.process
 def test_named_objects_are_the_rendered_ones(doc: str) -> None:
     checked = named_objects(doc)
     for pattern, name, allowed in checked:
@@ -98,6 +100,7 @@ def make_targets(doc: str) -> list[str]:
 
 
 @pytest.mark.parametrize("doc", DOCS)
+@pytest.mark.process
 def test_make_targets_exist(doc: str) -> None:
     targets = make_targets(doc)
     assert targets, f"{doc} names no make target"

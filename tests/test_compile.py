@@ -20,6 +20,7 @@ from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks.classification import ClassificationTask
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process
+from tests.local_session import train_locally
 
 CPU = torch.device("cpu")
 
@@ -168,9 +169,8 @@ def test_static_step_trains_as_the_eager_loop_does(optimizer, schedule, grad_cli
         assert torch.allclose(a.float(), b.float(), atol=1e-5), name
 
 
-@pytest.mark.slow
-def test_static_step_through_ray_train_reports_compile_time(smoke_run):
-    result = smoke_run("cnn", ["compile=on", "epochs=2"], name="static")
+def test_static_step_through_the_loop_reports_compile_time(mnist, tmp_path):
+    result = train_locally("cnn", mnist, tmp_path, ["compile=on", "epochs=2"])
     assert result["config"]["compile"] == "on"
     assert result["compile_time_s"] == 0.0  # nothing is captured on a CPU
     assert result["test_accuracy"] > 0.5

@@ -1,14 +1,11 @@
-"""Data parallelism through Ray Train on CPU (gloo): sizing the workers, the loss over ranks, a 2-worker run."""
+"""Data parallelism through Ray Train on CPU (gloo): sizing the workers, the loss over ranks, and the suite's one
+Ray Train run of the loop (two workers, rank-0 reports, a restart from the last checkpoint)."""
 
 import json
 import math
-from pathlib import Path
 
 import pytest
-import ray.train
 import torch
-from ray.train import RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
 
 from jobs.engine import cluster
 from jobs.engine.cluster import Workers, plan_workers
@@ -73,37 +70,46 @@ def test_one_rank_averages_its_own_sum():
     assert mean_over_ranks(torch.tensor(0.0), per_rank=0, world=1) == 0.0  # no samples: no division by zero
 
 
-def mean_on_every_rank(config: dict) -> None:
-    """Each rank averages its own loss sum with the others' and writes what it got."""
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
-    mean = mean_over_ranks(torch.tensor(config["sums"][rank]), config["per_rank"], context.get_world_size())
-    Path(config["folder"], f"rank{rank}.json").write_text(json.dumps(mean))  # the workers run on this machine
-
-
-@pytest.mark.slow
-def test_the_loss_is_averaged_over_the_samples_of_every_rank(ray_local, tmp_path):
+@pytest.mark.slow  # two processes: the all-reduce is between processes, as between Ray Train's workers
+@pytest.mark.process
+def test_the_loss_is_averaged_over_the_samples_of_every_rank(tmp_path):
     # Rank 0 saw 5 samples with a loss of 2 each, rank 1 five with 6 each: every rank must report 4, not its own.
-    sums = [10.0, 30.0]
-    TorchTrainer(mean_on_every_rank,
-                 train_loop_config={"sums": sums, "per_rank": 5, "folder": str(tmp_path)},
-                 scaling_config=ScalingConfig(num_workers=2, use_gpu=False, resources_per_worker={"CPU": 1}),
-                 run_config=RunConfig(name="mean", storage_path=str(tmp_path / "storage"))).fit()
+    import torch.multiprocessing as mp
+
+    from tests.gloo_ranks import mean_on_every_rank
+
+    mp.spawn(mean_on_every_rank, args=([10.0, 30.0], 5, str(tmp_path)), nprocs=2, join=True)
     assert [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)] == [4.0, 4.0]
 
 
 @pytest.mark.slow
-def test_two_workers_train_one_model_and_only_rank_0_reports(smoke_run, train_events):
-    result = smoke_run("cnn", ["epochs=2"], workers=2)
-    assert result["env"]["workers"] == 2 and result["env"]["use_gpu"] is False
+def test_ray_train_two_workers_report_from_rank_0_and_restart_from_the_last_checkpoint(
+        ray_local, train_events, mnist_dir, tmp_path, capsys):
+    """The suite's one Ray Train run of the loop, through the train command as a user runs it: what only Ray Train
+    does. Two workers (DDP over gloo) train one model; rank 1 joins each report barrier with nothing and only rank 0
+    evaluates and checkpoints; a worker raises at the start of epoch 2, and FailureConfig restarts the group from
+    epoch 1's checkpoint (not from scratch); the final run's measurements run on rank 0, its predictions land
+    beside result.json."""
+    done = run_in_process(train_main, ["--model", "cnn", "--preset", "smoke", "--workers", "2", "--gpu", "off",
+                                       "--set", "epochs=2", "--set", "fail_at_epoch=1", "--set", "export_onnx=false",
+                                       "--set", "robustness_images=0", "--data-dir", str(mnist_dir),
+                                       "--output", str(tmp_path), "--name", "restarted"], capsys)
+    assert done.returncode == 0, done.stderr[-3000:]
     events = train_events()
-    assert len(events) == 2, events  # one report per epoch, no failure
-    for epoch, event in enumerate(events, start=1):
+    assert len(events) == 3, events  # report, failure, report: a restart from scratch reports epoch 1 twice
+    first, failure, second = events
+    for epoch, event in ((1, first), (2, second)):
         rank_0, rank_1 = event["reports"]
-        # Rank 1 trains its half and joins the report barrier; only rank 0 evaluates and checkpoints.
         assert rank_0["epoch"] == epoch and rank_1 == {} and event["checkpoint"]
-    assert [h["epoch"] for h in result["history"]] == [1, 2]
-    assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
-    assert result["test_accuracy"] > 0.5
+    assert "injected failure at epoch 1" in " ".join(failure["exceptions"].values())
+    result = json.loads((tmp_path / "restarted" / "result.json").read_text())
+    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported.
+    assert result["history"] == [first["reports"][0], second["reports"][0]]
+    assert result["env"]["workers"] == 2 and result["env"]["use_gpu"] is False and result["epochs"] == 2
+    assert result["history"][-1]["train_loss"] < 0.8 * math.log(10) and result["test_accuracy"] > 0.5
     # Each epoch covers the smoke preset's 1,024 training images once, split between the two ranks.
     assert result["images_per_s"] * result["train_time_s"] == pytest.approx(2 * 1024)
+    # What the final run measured after its test evaluation, on rank 0 (every check: the reference sweep's).
+    assert result["final_evaluation_errors"] == {} and result["latency_ms_p50"] > 0 and result["gflops_per_image"] > 0
+    assert (tmp_path / "restarted" / "predictions.npz").is_file()  # beside result.json, out of Train's checkpoint
+    assert "test accuracy" in done.stdout  # the command's own summary line

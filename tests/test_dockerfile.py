@@ -40,11 +40,13 @@ def instructions() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
+@pytest.mark.process
 def test_hadolint_passes() -> None:
     done = run_hadolint(DOCKERFILE)
     assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
 
 
+@pytest.mark.process
 def test_hadolint_would_catch_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM ubuntu:latest\nRUN apt-get update && apt-get install curl\nUSER root\n")
@@ -67,6 +69,7 @@ def test_each_ignored_hadolint_rule_gives_a_reason() -> None:
     assert re.search(r"^failure-threshold: style$", "\n".join(lines), re.M)
 
 
+@pytest.mark.process
 def test_image_runs_as_the_non_root_user_the_manifests_name() -> None:
     users = [args for op, args in instructions() if op == "USER"]
     assert users and users[-1] == "1000:1000"
@@ -112,6 +115,7 @@ def test_build_context_has_the_code_and_nothing_else() -> None:
         assert dockerignore_excludes(kept_out), kept_out
 
 
+@pytest.mark.process
 def test_one_ray_version_and_one_image_everywhere() -> None:
     versions = read_env_file(REPO / "versions.env")
     ray_version = versions["RAY_VERSION"]

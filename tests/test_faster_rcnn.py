@@ -1,5 +1,5 @@
 """faster_rcnn: the model builds and runs both modes, configs are checked, mAP and the top-box rule are right,
-and it trains through the one loop under Ray Train."""
+and it trains through the one loop (without Ray here; through a sweep in tests/test_reference_sweep.py)."""
 
 import pytest
 import torch
@@ -12,6 +12,7 @@ from jobs.engine.tasks.detection import DetectionTask
 from jobs.engine.tasks.detection_data import as_float, centred
 from jobs.train import main as train_main
 from tests.cli import assert_usage_error, run_in_process
+from tests.local_session import train_locally
 
 LOSSES = {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
 
@@ -116,9 +117,9 @@ def test_perfect_detections_score_map_1_and_the_top_box_classifies(small):
     assert {"f1_macro", "f1_weighted", "per_class_f1"} <= set(result)
 
 
-@pytest.mark.slow
-def test_smoke_run_learns_and_reports_map(smoke_run):
-    result = smoke_run("faster_rcnn", ["epochs=2"])
+@pytest.mark.slow  # ~25 s: two epochs of the detector on 2 cores
+def test_smoke_run_learns_and_reports_map(mnist, tmp_path):
+    result = train_locally("faster_rcnn", mnist, tmp_path, ["epochs=2"])
     first, last = result["history"]
     assert last["train_loss"] < first["train_loss"]
     # Two smoke epochs find some digits: test mAP@0.5 was 0.0087 (seed 0, every time), 0.032 and 0.016 (seeds 1,

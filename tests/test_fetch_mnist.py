@@ -100,6 +100,7 @@ def test_no_folder_named_is_an_error(capsys, monkeypatch, downloads):
     assert downloads == []
 
 
+@pytest.mark.process
 def test_the_head_fetches_into_the_folder_the_jobs_read() -> None:
     """The init container runs this module, and fills the folder every Ray container then reads."""
     job = the_rayjob("base")

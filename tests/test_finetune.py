@@ -70,16 +70,6 @@ def test_weights_none_trains_everything_from_scratch_at_full_rate():
     assert group["lr"] == 0.01 and len(group["params"]) == len(list(model.parameters()))
 
 
-@pytest.mark.slow  # 138M weights: writes and loads a 528 MB file
-def test_vgg16_loads_the_file_torchvision_caches():
-    saved = torch.load(fake_weights("vgg16"), weights_only=True)
-    net = build("vgg16").net
-    torch.testing.assert_close(net.features[28].weight, saved["features.28.weight"])
-    torch.testing.assert_close(net.classifier[0].weight, saved["classifier.0.weight"])
-    assert net.classifier[-1].out_features == 10
-    del saved, net
-
-
 @pytest.mark.parametrize(("name", "overrides", "message"), [
     ("vgg16", {"input_size": 31}, "vgg16: input_size=31 is outside 32..224"),
     ("alexnet", {"input_size": 62}, "alexnet: input_size=62 is outside 63..224"),
@@ -106,18 +96,56 @@ def test_ray_workers_see_the_fake_torch_home(ray_local):
     assert ray_local.get(worker_torch_home.remote()) == str(TORCH_HOME)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["alexnet", "vgg16"])
-def test_smoke_run_loads_the_cached_weights_on_the_worker_and_keeps_features_frozen(smoke_run, tmp_path, name):
+def cached_weights_stay_and_fc6_trains(name: str, trained: dict[str, torch.Tensor]) -> None:
+    """Features are the file's tensors untouched, fc6 trained away from them. (Fake features are random, so
+    accuracy proves nothing here; real ImageNet features would learn.)"""
     saved = torch.load(fake_weights(name), weights_only=True)
-    result = smoke_run(name)
-    assert result["config"]["weights"] == "imagenet" and result["config"]["freeze_features"] is True
-    assert math.isfinite(result["history"][-1]["train_loss"]) and 0 <= result["test_accuracy"] <= 1
-    # The worker's last checkpoint: features are the file's tensors untouched, fc6 trained away from them.
-    # (Fake features are random, so accuracy proves nothing here; real ImageNet features would learn.)
-    (checkpoint,) = (tmp_path / "run").rglob("checkpoint.pt")
-    trained = torch.load(checkpoint, weights_only=False, mmap=True)["model"]  # mmap: it holds AdamW's state too
-    torch.testing.assert_close(trained["net.features.0.weight"], saved["features.0.weight"])
-    torch.testing.assert_close(trained["net.features.10.weight"], saved["features.10.weight"])
+    first, last = {"alexnet": ("features.0.weight", "features.10.weight"),
+                   "vgg16": ("features.0.weight", "features.28.weight")}[name]
+    for key in (first, last):
+        torch.testing.assert_close(trained[f"net.{key}"], saved[key])
     fc6 = {"alexnet": "classifier.1.weight", "vgg16": "classifier.0.weight"}[name]
     assert not torch.equal(trained[f"net.{fc6}"], saved[fc6])
+
+
+@pytest.mark.slow
+def test_alexnet_smoke_run_through_ray_loads_the_cached_weights_on_the_worker_and_keeps_features_frozen(
+        ray_local, data_ref, tmp_path):
+    # The fine-tune wrapper (models/finetune.py) once through Ray: a retrain task, whose worker finds the weights
+    # in the session's TORCH_HOME (test_ray_workers_see_the_fake_torch_home).
+    from jobs.engine.cluster import Workers
+    from jobs.engine.launch import train_in_task
+    from tests.local_session import local_config
+
+    fake_weights("alexnet")
+    small = ["train_limit=256", "val_limit=128", "test_limit=128"]
+    result = train_in_task("alexnet", local_config("alexnet", small), data_ref, Workers(1, False, 1.0), tmp_path, "run",
+                           show_progress=False).to_json()
+    assert result["config"]["weights"] == "imagenet" and result["config"]["freeze_features"] is True
+    assert math.isfinite(result["history"][-1]["train_loss"]) and 0 <= result["test_accuracy"] <= 1
+    # The retrain's last checkpoint (mmap: it holds AdamW's state too).
+    trained = torch.load(tmp_path / "run" / "checkpoint" / "checkpoint.pt", weights_only=False, mmap=True)["model"]
+    cached_weights_stay_and_fc6_trains("alexnet", trained)
+
+
+@pytest.mark.slow  # 138M weights: writes and loads a 528 MB file
+def test_vgg16_builds_from_the_cached_file_with_frozen_features_and_trains_one_step_at_its_input_size():
+    # vgg16 shares models/finetune.py with alexnet (above, through Ray): here at the build level, in timm's way.
+    saved = torch.load(fake_weights("vgg16"), weights_only=True)
+    model = build("vgg16")
+    assert model.adapter.size == min_input_size("vgg16") == 32 and model.net.classifier[-1].out_features == 10
+    torch.testing.assert_close(model.net.features[28].weight, saved["features.28.weight"])
+    torch.testing.assert_close(model.net.classifier[0].weight, saved["classifier.0.weight"])  # read, before training
+    del saved
+    assert not any(p.requires_grad for p in model.net.features.parameters())
+    head, pretrained = param_groups(model, {"lr": 0.01})
+    assert head["lr"] == 0.01 and {id(p) for p in head["params"]} == {
+        id(p) for p in model.net.classifier[-1].parameters()}
+    assert pretrained["lr"] == pytest.approx(0.01 * models.defaults("vgg16")["backbone_lr_scale"])
+    assert len(pretrained["params"]) == 4  # fc6 and fc7
+    optimizer = torch.optim.SGD([head, pretrained], lr=0.01)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 28, 28)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    assert model.net.features[0].weight.grad is None and model.net.classifier[0].weight.grad.abs().sum() > 0
+    optimizer.step()
+    cached_weights_stay_and_fc6_trains("vgg16", model.state_dict())

@@ -31,6 +31,8 @@ from tests.k8s_helpers import (
     the_rayjob,
 )
 
+pytestmark = pytest.mark.process  # every overlay is rendered by `kubectl kustomize` (once, cached)
+
 # The oldest Kubernetes KubeRay 1.7 supports and the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 TOKEN_SECRET = {"name": "archsweep-ray-auth", "key": "auth_token"}

@@ -173,6 +173,7 @@ def test_no_command_imports_ray_when_it_is_imported():
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_importing_every_command_leaves_ray_unimported():
     code = f"import sys, {', '.join(COMMANDS)}; print('ray' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -20,8 +20,8 @@ import pytest
 
 from jobs.report import main, write_report
 from tests.cli import assert_usage_error, run_in_process, run_module
-from tests.sweep_fixture import FAILED_REASON, N_TEST, write_sweep
-from tests.timeline_fixture import stamp_timeline
+from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
+from tests.sweep_fixture import FAILED_REASON, N_TEST
 from tune.significance import matched_mcnemar
 from tune.stats import pareto_front
 
@@ -30,14 +30,15 @@ SECTIONS = ("summary", "comparison-table", "statistics", "search", "search-learn
             "failures")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    """Each scenario written and reported once; tests only read these folders."""
-    out = {}
-    for scenario in ("clear_winner", "close_call", "cheap_runner_up"):
-        folder = write_sweep(tmp_path_factory.mktemp(scenario) / "out", scenario)
-        out[scenario] = folder, write_report(folder)
-    return out
+@pytest.fixture
+def built(reports) -> dict[str, tuple[Path, dict]]:
+    """Each scenario written and reported once a session (tests/report_cache.py); tests only read these folders."""
+    return {scenario: reports.built(scenario) for scenario in ("clear_winner", "close_call", "cheap_runner_up")}
+
+
+def render(folder: Path) -> dict:
+    """write_report for a test that reads the page, not the bootstrap (tests/report_cache.py PAGE_RESAMPLES)."""
+    return write_report(folder, n_resamples=PAGE_RESAMPLES)
 
 
 def flat(text: str) -> str:
@@ -88,10 +89,10 @@ def test_failed_model_keeps_its_row_and_reason(built):
     assert f"alexnet could not be trained: {FAILED_REASON.split(' (')[0]};" in flat(report["summary"])
 
 
-def test_a_model_without_final_results_is_reported_not_dropped(tmp_path):
-    folder = write_sweep(tmp_path / "out", "close_call")
+def test_a_model_without_final_results_is_reported_not_dropped(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "close_call")
     shutil.rmtree(folder / "final" / "vit")
-    row = pd.read_csv(Path(write_report(folder)["files"]["comparison_csv"])).set_index("model").loc["vit"]
+    row = pd.read_csv(Path(render(folder)["files"]["comparison_csv"])).set_index("model").loc["vit"]
     assert row["status"] == "failed" and "final/vit" in row["reason"]
 
 
@@ -111,12 +112,12 @@ def test_json_and_markdown_are_readable(built):
     assert "99.20% ± 0.10" in resnet and "11,175,370" in resnet and "152.0 s" in resnet
 
 
-def test_single_seed_has_no_spread(tmp_path):
-    report = write_report(write_sweep(tmp_path / "out", "close_call", seeds=1))
+def test_single_seed_has_no_spread(reports):
+    folder, report = reports.built("close_call", seeds=1)
     row = report["table"].set_index("model").loc["cnn"]
     assert row["seeds"] == 1 and math.isnan(row["test_accuracy_std"])
     assert "from a single seed" in flat(report["summary"])
-    assert "±" not in (tmp_path / "out" / "comparison.md").read_text().split("\n")[2]
+    assert "±" not in (folder / "comparison.md").read_text().split("\n")[2]
 
 
 # ---- statistics ------------------------------------------------------------------------------------------------
@@ -166,14 +167,14 @@ def test_the_verdict_tests_the_top_two_on_every_seed(built):
     assert "Holm-adjusted over the 6 pairs of models" in summary
 
 
-def test_without_per_image_predictions_the_report_says_why_nothing_is_tested(tmp_path):
-    folder = write_sweep(tmp_path / "out", "cheap_runner_up")
+def test_without_per_image_predictions_the_report_says_why_nothing_is_tested(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "cheap_runner_up")
     for path in folder.glob("final/*/seed*/result.json"):
         result = json.loads(path.read_text())
         del result["test_labels"]
         path.write_text(json.dumps(result))
         (path.parent / "predictions.npz").unlink()
-    report = write_report(folder)
+    report = render(folder)
     assert ("Whether resnet18's lead is real could not be tested: its result.json has no per-image test predictions"
             in flat(report["summary"]))
     text = (folder / "report.html").read_text()
@@ -226,6 +227,8 @@ def test_html_is_one_self_contained_file(built):
         png = Image.open(BytesIO(base64.b64decode(img["src"].split(",", 1)[1])))
         assert png.format == "PNG" and png.width > 300 and png.height > 60
     assert not any(link.startswith(("http:", "https:", "//")) for link in page.links)
+    # Rendered with write_report's n_resamples (tests/report_cache.py): the page says how many it drew.
+    assert f"Percentile bootstrap over {PAGE_RESAMPLES} resamples" in text
     assert not {"script", "link", "iframe", "object", "embed"} & page.tags
     lowered = text.lower()
     assert "http://" not in lowered and "https://" not in lowered and "@import" not in lowered and "url(" not in lowered
@@ -238,12 +241,12 @@ def test_html_table_lists_every_model(built):
     assert "11,175,370" in table and "99.20% ± 0.10" in table and "not trained: why is under" in table
 
 
-def test_timeline_and_cluster_busy_when_the_sweep_recorded_them(tmp_path):
+def test_timeline_and_cluster_busy_when_the_sweep_recorded_them(reports):
     from PIL import Image
 
-    folder = write_sweep(tmp_path / "out", "clear_winner")
-    sweep = stamp_timeline(folder, slots=3, cpus=4.0)
-    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    folder, report = reports.built("clear_winner", slots=3, cpus=4.0)
+    sweep = json.loads((folder / "sweep.json").read_text())
+    text = Path(report["files"]["report_html"]).read_text()
     page = Page()
     page.feed(text)
     assert "timeline" in page.ids and images_in(text, "timeline") == 1
@@ -266,15 +269,15 @@ def test_a_sweep_from_before_the_timeline_has_none(built):
     assert "42 min wall time" in text
 
 
-def test_names_and_reasons_from_the_sweep_cannot_inject_markup(tmp_path):
-    folder = write_sweep(tmp_path / "out", "close_call", seeds=1)
+def test_names_and_reasons_from_the_sweep_cannot_inject_markup(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "close_call", seeds=1)
     model, reason = "<img src=x onerror=alert(1)>", '<script>alert("reason")</script> & more'
     for name in ("sweep.json", "trials.json"):
         (folder / name).write_text((folder / name).read_text().replace("alexnet", model))
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["status"][model]["reason"] = reason
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder)["files"]["report_html"]).read_text()
     page = Page()
     page.feed(text)
     assert "script" not in page.tags
@@ -287,14 +290,16 @@ def test_names_and_reasons_from_the_sweep_cannot_inject_markup(tmp_path):
 
 # ---- the command line ------------------------------------------------------------------------------------------
 
-def test_cli_rebuilds_every_file(tmp_path, capsys):
-    folder = write_sweep(tmp_path / "out", "close_call", seeds=2)
-    proc = run_module("jobs.report", str(folder))
+def test_cli_rebuilds_every_file(reports, tmp_path, capsys):
+    # `python -m jobs.report FOLDER` run in this process (tests/report_cache.py), once a session for every test of
+    # the command's page; test_cli_folder_without_sweep_json_is_one_error_line runs the module itself.
+    built, proc = reports.cli("close_call", seeds=2)
     assert proc.returncode == 0, proc.stderr
     for name in ("comparison.csv", "comparison.json", "comparison.md", "report.html"):
-        assert (folder / name).stat().st_size > 0
-        assert f"wrote {folder / name}" in proc.stdout
+        assert (built / name).stat().st_size > 0
+        assert f"wrote {built / name}" in proc.stdout
     assert "cnn is the most accurate" in proc.stdout
+    folder = shutil.copytree(built, tmp_path / "out")
     before = {name: (folder / name).read_text() for name in ("comparison.md", "comparison.csv")}
     (folder / "comparison.md").unlink()
     (folder / "report.html").unlink()
@@ -303,7 +308,10 @@ def test_cli_rebuilds_every_file(tmp_path, capsys):
     assert (folder / "report.html").is_file()
 
 
+@pytest.mark.process
 def test_cli_folder_without_sweep_json_is_one_error_line(tmp_path):
+    # The one real `python -m jobs.report` of the suite: it proves the module's __main__ path; every other test of
+    # the command runs its entry point in this process (tests/cli.py run_in_process, tests/report_cache.py).
     (tmp_path / "empty").mkdir()
     # The line names the folder and the file it lacks (its wording is jobs/sweep_folder.py's).
     assert_usage_error(run_module("jobs.report", str(tmp_path / "empty")), str(tmp_path / "empty"), "sweep.json")
@@ -315,8 +323,8 @@ def test_cli_folder_without_sweep_json_is_one_error_line(tmp_path):
     ("no-models", "has no list of models"),
     ("result", "result.json is not valid JSON"),
 ])
-def test_bad_input_is_a_usage_error(tmp_path, capsys, damage, fragment):
-    folder = write_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
+def test_bad_input_is_a_usage_error(reports, tmp_path, capsys, damage, fragment):
+    folder = reports.copy(tmp_path / "out", "cheap_runner_up", seeds=1)
     if damage == "missing":
         folder = tmp_path / "nowhere"
     elif damage == "sweep":
@@ -328,14 +336,14 @@ def test_bad_input_is_a_usage_error(tmp_path, capsys, damage, fragment):
     assert_usage_error(run_in_process(main, [str(folder)], capsys), fragment)
 
 
-def test_a_sweep_where_nothing_trained_still_reports(tmp_path):
-    folder = write_sweep(tmp_path / "out", "close_call")
+def test_a_sweep_where_nothing_trained_still_reports(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "close_call")
     sweep = json.loads((folder / "sweep.json").read_text())
     for model, status in sweep["status"].items():
         status.update(status="failed", reason=f"{model} ran out of memory")
     (folder / "sweep.json").write_text(json.dumps(sweep))
     shutil.rmtree(folder / "final")
-    report = write_report(folder)
+    report = render(folder)
     assert report["best_model"] is None and len(report["table"]) == 4
     assert report["summary"].startswith("No architecture finished training")
     assert "cnn could not be trained: cnn ran out of memory;" in flat(report["summary"])
@@ -365,10 +373,10 @@ def weights_missing(folder: Path) -> dict[str, str]:
     return reasons
 
 
-def test_the_printed_summary_is_short_paragraphs_with_each_failure_said_once_briefly(tmp_path):
-    folder = write_sweep(tmp_path / "out", "clear_winner", seeds=1)
+def test_the_printed_summary_is_short_paragraphs_with_each_failure_said_once_briefly(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "clear_winner", seeds=1)
     reasons = weights_missing(folder)
-    summary = write_report(folder)["summary"]
+    summary = render(folder)["summary"]
     paragraphs = summary.split("\n\n")
     # The verdict, whether it is real, the cost, the failures: each its own paragraph, wrapped for a terminal.
     assert len(paragraphs) == 4 and all(len(line) <= 100 for line in summary.splitlines())
@@ -403,9 +411,10 @@ SCATTERS = ("pareto", "accuracy-vs-params", "cost-latency", "cost-gflops", "cost
 
 
 @pytest.mark.parametrize("seeds", [1, 2])
-def test_captions_mention_error_bars_only_when_they_are_drawn(tmp_path, seeds):
-    folder = write_sweep(tmp_path / "out", "close_call", seeds=seeds)
-    found = captions(Path(write_report(folder)["files"]["report_html"]).read_text())
+def test_captions_mention_error_bars_only_when_they_are_drawn(reports, seeds):
+    # close_call at 2 seeds is the page `python -m jobs.report` wrote (test_cli_rebuilds_every_file's).
+    folder = reports.built("close_call", seeds=1)[0] if seeds == 1 else reports.cli("close_call", seeds=2)[0]
+    found = captions((folder / "report.html").read_text())
     assert set(SCATTERS) <= set(found)
     said = " ".join(c for texts in found.values() for c in texts).lower()
     if seeds == 1:
@@ -427,16 +436,14 @@ def titles(text: str) -> list[str]:
     return [html.unescape(next(t for t in groups if t)) for groups in found]
 
 
-def test_no_two_sections_or_figures_share_a_title(tmp_path):
-    folder = write_sweep(tmp_path / "out", "clear_winner")
-    stamp_timeline(folder, slots=3)
-    named = titles(Path(write_report(folder)["files"]["report_html"]).read_text())
+def test_no_two_sections_or_figures_share_a_title(reports):
+    named = titles(Path(reports.built("clear_winner", slots=3, cpus=4.0)[1]["files"]["report_html"]).read_text())
     assert len(named) > 20
     assert [t for t in named if named.count(t) > 1] == []
     assert {"Accuracy against parameter count", "Accuracy against file size (MB)"} <= set(named)
 
 
-def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(tmp_path, monkeypatch):
+def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(reports, tmp_path, monkeypatch):
     import torch
 
     from jobs.engine import loop
@@ -448,10 +455,10 @@ def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(tmp_path, 
     monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 2)
     assert loop.device_name(torch.device("cpu")) == "cpu (1 core, 2 threads)"
     # A sweep recorded before this fix says "1 threads" in result.json; the page says it right.
-    folder = write_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
+    folder = reports.copy(tmp_path / "out", "cheap_runner_up", seeds=1)
     for path in folder.glob("final/*/seed*/result.json"):
         result = json.loads(path.read_text())
         result["env"]["device"] = "cpu (2 cores, 1 threads)"
         path.write_text(json.dumps(result))
-    footer = Path(write_report(folder)["files"]["report_html"]).read_text().split('<footer id="environment">', 1)[1]
+    footer = Path(render(folder)["files"]["report_html"]).read_text().split('<footer id="environment">', 1)[1]
     assert "Final runs trained on cpu (2 cores, 1 thread)." in footer and "1 threads" not in footer

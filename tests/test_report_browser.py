@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.report import write_report
-from tests.sweep_fixture import FAILED_REASON, write_sweep
-from tests.timeline_fixture import stamp_timeline
+from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
+from tests.sweep_fixture import FAILED_REASON
 
 WIDTH, HEIGHT = 1400, 3000
 NARROW = 1000  # the narrowest window the tables must fit without scrolling
@@ -42,11 +41,10 @@ PROBE = """<script>window.addEventListener("load", function () {
 });</script>"""
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    folder = write_sweep(tmp_path_factory.mktemp("browser") / "out", "clear_winner")
-    stamp_timeline(folder, slots=3)
-    return Path(write_report(folder)["files"]["report_html"])
+@pytest.fixture
+def report(reports) -> Path:
+    """clear_winner with its timeline, reported once a session (tests/report_cache.py; test_report_cost.py's)."""
+    return Path(reports.built("clear_winner", slots=3, cpus=4.0)[1]["files"]["report_html"])
 
 
 def browse(chromium: str, profile: Path, *args: str, width: int = WIDTH) -> subprocess.CompletedProcess:
@@ -64,6 +62,7 @@ def rendered(chromium: str, report: Path, folder: Path, width: int) -> tuple[dic
     return json.loads(html.unescape(found.group(1))), proc.stdout
 
 
+@pytest.mark.process
 def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
     seen, dom = rendered(chromium, report, tmp_path, WIDTH)
     cards = [card for card, *_ in seen["images"]]
@@ -80,6 +79,7 @@ def test_every_figure_loads_and_the_table_renders(chromium, report, tmp_path):
     assert FAILED_REASON in dom
 
 
+@pytest.mark.process
 def test_tables_fit_their_cards_in_a_1000px_window(chromium, report, tmp_path):
     seen, _ = rendered(chromium, report, tmp_path, NARROW)
     cards = [t["card"] for t in seen["tables"]]
@@ -94,6 +94,7 @@ def test_tables_fit_their_cards_in_a_1000px_window(chromium, report, tmp_path):
         assert width > 0 and right <= card_right, f"a figure of {card} sticks out of its card"
 
 
+@pytest.mark.process
 def test_screenshot_shows_a_rendered_page(chromium, report, tmp_path):
     from PIL import Image, ImageStat
 

@@ -10,6 +10,7 @@ import json
 import math
 import re
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from html.parser import HTMLParser
 from io import BytesIO
@@ -21,8 +22,8 @@ import pytest
 from jobs.report import main as report_main
 from jobs.report import write_report
 from tests.cli import assert_usage_error, run_in_process
-from tests.sweep_fixture import ONNX_REASON, write_sweep
-from tests.timeline_fixture import stamp_timeline
+from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
+from tests.sweep_fixture import ONNX_REASON
 from tune.comparison import comparison_table, load_results
 from tune.cost import DEFAULT_PRICES
 from tune.report_cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
@@ -32,18 +33,26 @@ CPU_PRICE_S = DEFAULT_PRICES.cpu_hour / 3600  # dollars per CPU-second at the de
 COST_FIGURES = ("cost-training", "cost-latency", "cost-gflops", "cost-size", "time-to-accuracy")
 
 
-def timed_sweep(folder: Path, scenario: str = "clear_winner", **kwargs) -> Path:
-    """A fixture sweep whose trials and retrains recorded when they ran, each holding 1 CPU (tests/timeline_fixture:
-    a trial lasts 8 + 12 × its epochs seconds, a retrain its wall_time_s)."""
-    folder = write_sweep(folder, scenario, **kwargs)
-    stamp_timeline(folder, slots=3)
-    return folder
+# A fixture sweep whose trials and retrains recorded when they ran, 3 at a time on 4 CPUs, each holding 1 CPU
+# (tests/timeline_fixture: a trial lasts 8 + 12 × its epochs seconds, a retrain its wall_time_s).
+TIMED = {"slots": 3, "cpus": 4.0}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, dict]:
-    folder = timed_sweep(tmp_path_factory.mktemp("cost") / "out")
-    return folder, write_report(folder)
+@pytest.fixture
+def timed_sweep(reports) -> Callable[..., Path]:
+    """A fresh copy of a timed fixture sweep at FOLDER, for the test to change (tests/report_cache.py)."""
+    return lambda folder, scenario="clear_winner", seeds=3: reports.copy(folder, scenario, seeds, **TIMED)
+
+
+@pytest.fixture
+def built(reports) -> tuple[Path, dict]:
+    """clear_winner timed and reported once a session (tests/report_cache.py); tests only read it."""
+    return reports.built("clear_winner", **TIMED)
+
+
+def render(folder: Path) -> dict:
+    """write_report for a test that reads the page, not the bootstrap (tests/report_cache.py PAGE_RESAMPLES)."""
+    return write_report(folder, n_resamples=PAGE_RESAMPLES)
 
 
 def table_of(folder: Path) -> pd.DataFrame:
@@ -103,7 +112,7 @@ MADE_UP = [{"epoch": 2, "val_accuracy": 0.985, "epoch_time_s": 10.0},  # out of 
            {"epoch": 3, "val_accuracy": 0.9905, "epoch_time_s": 12.0}]
 
 
-def test_time_and_cost_to_99_on_a_made_up_history(tmp_path):
+def test_time_and_cost_to_99_on_a_made_up_history(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=2)
     trials = json.loads((folder / "trials.json").read_text())
     best = next(t for t in trials if t["trial_id"] == "cnn_00001")
@@ -115,7 +124,7 @@ def test_time_and_cost_to_99_on_a_made_up_history(tmp_path):
     assert row["cost_to_99_usd"] == pytest.approx(37.0 * (2.0 * 0.031611 + 0.5 * 2.48) / 3600)
 
 
-def test_without_a_trial_history_the_first_retrain_is_used_and_marked(tmp_path):
+def test_without_a_trial_history_the_first_retrain_is_used_and_marked(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=2)
     trials = json.loads((folder / "trials.json").read_text())
     for trial in trials:
@@ -123,7 +132,7 @@ def test_without_a_trial_history_the_first_retrain_is_used_and_marked(tmp_path):
     (folder / "trials.json").write_text(json.dumps(trials))
     seed0 = folder / "final" / "cnn" / "seed0" / "result.json"
     (seed0.write_text(json.dumps(json.loads(seed0.read_text()) | {"history": MADE_UP})))
-    report = write_report(folder)
+    report = render(folder)
     assert report["table"].set_index("model").loc["cnn", "time_to_99_s"] == 37.0
     html = report["files"]["report_html"].read_text()
     assert "<td>37.0 †</td>" in section(html, "cost")
@@ -147,18 +156,18 @@ def test_a_sweep_json_without_prices_still_loads(built):
     assert Sweep.load(folder, "test").prices == {}
 
 
-def test_prices_recorded_by_the_sweep_are_used(tmp_path):
+def test_prices_recorded_by_the_sweep_are_used(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["prices"] = {"cpu_hour": 0.36, "gpu_hour": 3.0, "source": "--price cpu_hour=0.36,gpu_hour=3"}
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    report = write_report(folder)
+    report = render(folder)
     row = report["table"].set_index("model").loc["cnn"]
     assert row["cost_usd"] == pytest.approx(row["cpu_s"] * 0.36 / 3600)
     assert "Source: --price cpu_hour=0.36,gpu_hour=3." in report["files"]["report_html"].read_text()
 
 
-def test_report_price_overrides_the_sweep_for_that_report_only(tmp_path, capsys):
+def test_report_price_overrides_the_sweep_for_that_report_only(timed_sweep, tmp_path, capsys):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
     before = (folder / "sweep.json").read_text()
     proc = run_in_process(report_main, [str(folder), "--price", "cpu_hour=3.6, gpu_hour=10"], capsys)
@@ -247,7 +256,7 @@ def test_the_sections_figures_are_inline_png(built):
         assert png.format == "PNG" and png.width > 300 and png.height > 200, anchor
 
 
-def test_verdict_lines(built, tmp_path):
+def test_verdict_lines(reports, built):
     cost = section((built[0] / "report.html").read_text(), "cost")
     assert "<li>Fastest to serve within 0.5 points of the best: resnet18 at 20.5 ms per image</li>" in cost
     assert "<li>Cheapest to train to 99%: resnet18, $0.0013 (152.0 s of training).</li>" in cost
@@ -257,8 +266,7 @@ def test_verdict_lines(built, tmp_path):
             "per canvas, the others per image.") in cost
     assert "The whole sweep held 2,593 CPU-seconds and 0 GPU-seconds: $0.023" in cost
     # cnn is within half a point of resnet18 here, and nobody reached 99% validation accuracy.
-    other = section(write_report(timed_sweep(tmp_path / "out", "cheap_runner_up"))["files"]["report_html"]
-                    .read_text(), "cost")
+    other = section(reports.built("cheap_runner_up", **TIMED)[1]["files"]["report_html"].read_text(), "cost")
     assert "<li>Fastest to serve within 0.5 points of the best: cnn at 1.86 ms per image</li>" in other
     assert "<li>No architecture reached 99% validation accuracy in the history used" in other
 
@@ -304,7 +312,7 @@ def test_an_onnx_reason_becomes_a_short_complete_phrase():
     assert onnx_phrase(detector, True) == DETECTOR_ONNX
 
 
-def test_a_failed_model_is_left_out_of_the_figures(tmp_path):
+def test_a_failed_model_is_left_out_of_the_figures(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "clear_winner", seeds=1)
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["status"]["vit"].update(status="failed", reason="made to fail after its retrain")  # its results stay
@@ -316,7 +324,7 @@ def test_a_failed_model_is_left_out_of_the_figures(tmp_path):
     assert "alexnet" not in cost["curve"]["models"]
 
 
-def test_one_model_and_one_epoch_are_said_not_drawn_empty(tmp_path):
+def test_one_model_and_one_epoch_are_said_not_drawn_empty(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["status"]["resnet18"].update(status="failed", reason="out of memory")
@@ -325,7 +333,7 @@ def test_one_model_and_one_epoch_are_said_not_drawn_empty(tmp_path):
     for trial in trials:
         trial["history"] = trial["history"][:1]  # as the quick preset's one-epoch trials
     (folder / "trials.json").write_text(json.dumps(trials))
-    html = Path(write_report(folder)["files"]["report_html"]).read_text()
+    html = Path(render(folder)["files"]["report_html"]).read_text()
     page = Images()
     page.feed(html)
     for anchor in COST_FIGURES[:4]:
@@ -336,21 +344,21 @@ def test_one_model_and_one_epoch_are_said_not_drawn_empty(tmp_path):
     assert "history has one epoch, so each is one point" in section(html, "time-to-accuracy")
 
 
-def test_nothing_trained_has_no_cost_figure(tmp_path):
+def test_nothing_trained_has_no_cost_figure(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "close_call", seeds=1)
     sweep = json.loads((folder / "sweep.json").read_text())
     for status in sweep["status"].values():
         status.update(status="failed", reason="ran out of memory")
     (folder / "sweep.json").write_text(json.dumps(sweep))
     shutil.rmtree(folder / "final")
-    html = Path(write_report(folder)["files"]["report_html"]).read_text()
+    html = Path(render(folder)["files"]["report_html"]).read_text()
     cost = section(html, "cost")
     assert "No architecture finished training, so there is no serving or training cost to compare." in cost
     assert "<img" not in cost and not any(f'id="{anchor}"' in html for anchor in COST_FIGURES)
     assert "The whole sweep held" in cost  # the search still cost something
 
 
-def test_at_zero_prices_the_training_cost_figure_uses_resource_seconds(tmp_path, capsys):
+def test_at_zero_prices_the_training_cost_figure_uses_resource_seconds(timed_sweep, tmp_path, capsys):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
     assert run_in_process(report_main, [str(folder), "--price", "cpu_hour=0,gpu_hour=0"], capsys).returncode == 0
     page = Images()
@@ -359,7 +367,7 @@ def test_at_zero_prices_the_training_cost_figure_uses_resource_seconds(tmp_path,
     assert "against CPU-seconds held: search + retrains" in img["alt"]
 
 
-def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to_time(tmp_path):
+def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to_time(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
     trials = json.loads((folder / "trials.json").read_text())
     for trial in trials:
@@ -371,13 +379,13 @@ def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to
     (folder / "trials.json").write_text(json.dumps(trials))
     for path in folder.glob("final/resnet18/seed*/result.json"):
         path.write_text(json.dumps(json.loads(path.read_text()) | {"history": []}))
-    rows = section(Path(write_report(folder)["files"]["report_html"]).read_text(), "cost").split('id="cost-table"')[1]
+    rows = section(Path(render(folder)["files"]["report_html"]).read_text(), "cost").split('id="cost-table"')[1]
     rows = {row.split("</td>", 1)[0].split(">")[-1]: row for row in rows.split('<td class="l model">')[1:]}
     assert cells(rows["cnn"])[5] == "not reached (>\xa09.5\xa0s)"
     assert cells(rows["resnet18"])[5] == "not recorded"
 
 
-def test_every_figure_labels_the_detector_per_canvas_where_the_table_does(tmp_path):
+def test_every_figure_labels_the_detector_per_canvas_where_the_table_does(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "clear_winner", seeds=1)
     results = load_results(folder)
     figures = {f["anchor"]: f for f in cost_section(results, comparison_table(results))["scatters"]}

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.report import write_report
-from tests.sweep_fixture import write_sweep
-from tests.timeline_fixture import stamp_timeline
+from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
 
 NARROW, HEIGHT = 1000, 3000  # the narrowest window the tables must fit without scrolling
 FIGURES = ["cost-training", "cost-latency", "cost-gflops", "cost-size", "time-to-accuracy"]
@@ -35,11 +33,10 @@ PROBE = """<script>window.addEventListener("load", function () {
 });</script>""".replace("FIGURES", json.dumps(FIGURES))
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    folder = write_sweep(tmp_path_factory.mktemp("cost-browser") / "out", "clear_winner")
-    stamp_timeline(folder, slots=3)
-    return Path(write_report(folder)["files"]["report_html"])
+@pytest.fixture
+def report(reports) -> Path:
+    """clear_winner with its timeline, reported once a session (tests/report_cache.py; test_report_cost.py's)."""
+    return Path(reports.built("clear_winner", slots=3, cpus=4.0)[1]["files"]["report_html"])
 
 
 def rendered(chromium: str, report: Path, folder: Path, width: int) -> dict:
@@ -52,6 +49,7 @@ def rendered(chromium: str, report: Path, folder: Path, width: int) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.process
 def test_the_cost_figures_render_and_the_cost_table_fits_1000px(chromium, report, tmp_path):
     seen = rendered(chromium, report, tmp_path, NARROW)
     assert [card for card, *_ in seen["images"]] == FIGURES

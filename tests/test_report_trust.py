@@ -9,7 +9,6 @@ import itertools
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,15 @@ import pytest
 
 from jobs.engine.final_evaluation import PREDICTIONS_FILE
 from jobs.report import write_report
-from tests.cli import run_module
-from tests.sweep_fixture import FAILED_REASON, digits, write_sweep
-from tests.timeline_fixture import stamp_timeline
+from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
+from tests.sweep_fixture import FAILED_REASON, digits
 from tune.comparison import load_results
 from tune.report_errors import right_where_wrong
 from tune.report_predictions import Predictions, SweepPredictions, read_predictions, sweep_predictions
 from tune.report_search import search_points
 from tune.report_statistics import compute
 from tune.search_insights import asha_savings
+from tune.significance import N_RESAMPLES
 
 TRUST = ("statistics", "search-learned", "validation-curves", "errors", "calibration", "robustness")
 TRAINED = ["resnet18", "cnn", "faster_rcnn", "vit"]  # clear_winner's trained models, best first
@@ -47,14 +46,17 @@ def number(cell: str) -> float:
     return float(cell.replace(",", ""))
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1-seed", "2-seeds"])
-def built(request, tmp_path_factory) -> tuple[Path, str, int]:
-    """clear_winner with 1 and with 2 seeds, its timeline stamped, reported once."""
-    folder = write_sweep(tmp_path_factory.mktemp(f"trust{request.param}") / "out", "clear_winner",
-                         seeds=request.param)
-    stamp_timeline(folder, slots=2)
-    text = Path(write_report(folder)["files"]["report_html"]).read_text()
-    return folder, text, request.param
+@pytest.fixture(params=[1, 2], ids=["1-seed", "2-seeds"])
+def built(request, reports) -> tuple[Path, str, int]:
+    """clear_winner with 1 and with 2 seeds, its timeline stamped, reported once a session (tests/report_cache.py)
+    at the real number of bootstrap resamples: these tests read the statistics on the page."""
+    folder, report = reports.built("clear_winner", seeds=request.param, slots=2, n_resamples=N_RESAMPLES)
+    return folder, Path(report["files"]["report_html"]).read_text(), request.param
+
+
+def render(folder: Path) -> dict:
+    """write_report for a test that reads the page, not the bootstrap (tests/report_cache.py PAGE_RESAMPLES)."""
+    return write_report(folder, n_resamples=PAGE_RESAMPLES)
 
 
 # ---- every section, at 1 and at 2 seeds -----------------------------------------------------------------------
@@ -76,6 +78,7 @@ def test_a_bootstrap_interval_and_a_chance_of_being_best_per_model(built):
     table = rows(stats, "stats")
     assert [r[0] for r in table] == TRAINED
     assert ("95% interval, seeds × images" in stats) == (seeds > 1)
+    assert f"Percentile bootstrap over {N_RESAMPLES:,} resamples" in stats  # the real default, as a sweep reports
     chances = []
     for model, images, seeds_cell, accuracy, *intervals, chance in table:
         assert images == "1,000" and seeds_cell == str(seeds)
@@ -171,11 +174,10 @@ def test_the_footer_says_what_runs_held_not_the_planned_worker(built):
 
 # ---- one sweep folder, odd cases -----------------------------------------------------------------------------
 
-def test_jobs_report_rebuilds_every_section_from_the_folder_alone(tmp_path):
-    folder = write_sweep(tmp_path / "out", "close_call", seeds=2)
-    moved = tmp_path / "elsewhere"
-    shutil.move(folder, moved)  # nothing may depend on where the sweep ran
-    proc = run_module("jobs.report", str(moved), timeout=300)
+def test_jobs_report_rebuilds_every_section_from_the_folder_alone(reports):
+    # `python -m jobs.report` on a copy of the sweep away from where it was written (nothing may depend on where
+    # the sweep ran), run in this process once a session (tests/report_cache.py; tests/test_report.py runs the module).
+    moved, proc = reports.cli("close_call", seeds=2)
     assert proc.returncode == 0, proc.stderr
     text = html.unescape((moved / "report.html").read_text())
     for anchor in TRUST:
@@ -189,12 +191,12 @@ def test_jobs_report_rebuilds_every_section_from_the_folder_alone(tmp_path):
     assert re.search(separation, printed) and re.search(separation, card(text, "statistics"))
 
 
-def test_each_failure_is_said_once_without_the_model_name_twice(tmp_path):
-    folder = write_sweep(tmp_path / "out", "clear_winner", seeds=1)
+def test_each_failure_is_said_once_without_the_model_name_twice(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "clear_winner", seeds=1)
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["status"]["alexnet"]["reason"] = f"alexnet: alexnet: {FAILED_REASON}"  # as a real sweep words it
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    report = write_report(folder)
+    report = render(folder)
     text = (folder / "report.html").read_text()
     assert text.count(FAILED_REASON) == 1 and "alexnet: alexnet" not in text
     assert f"<strong>alexnet</strong>: {FAILED_REASON}" in card(text, "failures")
@@ -205,8 +207,8 @@ def test_each_failure_is_said_once_without_the_model_name_twice(tmp_path):
     assert text.count("RayTaskError: worker died (OOM)") == 1
 
 
-def test_the_search_figure_has_a_point_per_trial_when_trials_last_one_epoch(tmp_path):
-    folder = write_sweep(tmp_path / "out", "cheap_runner_up", seeds=1)
+def test_the_search_figure_has_a_point_per_trial_when_trials_last_one_epoch(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "cheap_runner_up", seeds=1)
     trials = json.loads((folder / "trials.json").read_text())
     for trial in trials:
         trial["history"] = trial["history"][:1]
@@ -216,12 +218,12 @@ def test_the_search_figure_has_a_point_per_trial_when_trials_last_one_epoch(tmp_
     assert set(points) == {"cnn", "resnet18"}
     for model, found in points.items():
         assert len(found) == 4 and len({y for _, y in found}) > 1, model  # a point per trial, not one per model
-    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder)["files"]["report_html"]).read_text()
     assert card(text, "validation-curves").count("<img ") == 1
 
 
-def test_models_tested_on_different_images_are_named_not_paired(tmp_path):
-    folder = write_sweep(tmp_path / "out", "close_call", seeds=1)
+def test_models_tested_on_different_images_are_named_not_paired(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "close_call", seeds=1)
     run = folder / "final" / "resnet18" / "seed0"  # as if retrained with test_limit 500
     arrays = dict(np.load(run / PREDICTIONS_FILE))
     keep = arrays["error_indices"] < 500
@@ -232,7 +234,7 @@ def test_models_tested_on_different_images_are_named_not_paired(tmp_path):
     result = json.loads((run / "result.json").read_text())
     result |= {"test_labels": result["test_labels"][:500], "test_predictions": result["test_predictions"][:500]}
     (run / "result.json").write_text(json.dumps(result))
-    report = write_report(folder)
+    report = render(folder)
     text = (folder / "report.html").read_text()
     pairs = {(r[0], r[1]): r[2:] for r in rows(card(text, "statistics"), "pairs")}
     assert pairs[("cnn", "resnet18")] == ["tested on different images (1,000 and 500): cannot be paired"]
@@ -243,14 +245,14 @@ def test_models_tested_on_different_images_are_named_not_paired(tmp_path):
     assert "Where the top two disagree: cnn and vit" in text
 
 
-def test_an_older_sweep_without_predictions_npz_still_gets_its_statistics(tmp_path):
-    folder = write_sweep(tmp_path / "out", "cheap_runner_up", seeds=2)
+def test_an_older_sweep_without_predictions_npz_still_gets_its_statistics(reports, tmp_path):
+    folder = reports.copy(tmp_path / "out", "cheap_runner_up", seeds=2)
     for path in folder.glob(f"final/*/seed*/{PREDICTIONS_FILE}"):
         path.unlink()
     sweep = json.loads((folder / "sweep.json").read_text())
     del sweep["spaces"]  # before --space was recorded: tune/spaces.py's spaces
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    text = Path(write_report(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder)["files"]["report_html"]).read_text()
     assert len(rows(card(text, "statistics"), "pairs")) == 1
     assert "No final run kept its test images" in card(text, "errors")
     assert 'id="calibration"' in text  # ECE, NLL and Brier from result.json, without a diagram

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import models
 from models.resnet import grey_stem
+from tests.local_session import train_locally
 from tests.weights import fake_weights
 
 
@@ -73,9 +74,9 @@ def test_invalid_configs_are_rejected(overrides, message):
         resnet(**overrides)
 
 
-@pytest.mark.slow
-def test_resnet18_smoke_run_learns(smoke_run):
-    result = smoke_run("resnet18")
+@pytest.mark.slow  # ~25 s: 32 steps of ResNet-18 on 2 cores
+def test_resnet18_smoke_run_learns(mnist, tmp_path):
+    result = train_locally("resnet18", mnist, tmp_path)
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
     assert result["test_accuracy"] > 0.3
     assert result["params"] == 11_172_810  # torchvision's 11.69M less the 1000-way head and the RGB 7x7 stem

@@ -11,8 +11,8 @@ import pytest
 from jobs.engine.cluster import Workers
 from jobs.engine.loop import best_epoch
 from jobs.engine.run_result import RunResult, build_result, compared_fields
-from tests.sweep_fixture import write_sweep
-from tune.report import write_report
+from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
+from tune.significance import N_RESAMPLES
 
 
 def history(*accuracies: float) -> list[dict]:
@@ -45,10 +45,11 @@ def test_a_summary_key_that_is_a_field_reaches_result_json_as_it_is():
         RunResult.from_json({"test_accuracy": 0.9})
 
 
-def test_best_epoch_reaches_the_comparison_files_and_the_report(tmp_path):
+def test_best_epoch_reaches_the_comparison_files_and_the_report(reports):
     assert "best_epoch" in dict(compared_fields())
-    folder = write_sweep(tmp_path / "sweep", "clear_winner", seeds=2)
-    report = write_report(folder)
+    # clear_winner at 2 seeds as tests/test_report_trust.py reports it (its timeline stamped, which leaves the
+    # epochs alone), once a session (tests/report_cache.py).
+    report = reports.built("clear_winner", seeds=2, slots=2, n_resamples=N_RESAMPLES)[1]
     table = pd.read_csv(report["files"]["comparison_csv"]).set_index("model")
     # The fixture's best epochs are (epochs, epochs - 1) for seeds 0 and 1: their mean is epochs - 0.5.
     assert table.loc["cnn", "best_epoch"] == pytest.approx(2.5)

@@ -1,4 +1,6 @@
-"""Real sweeps and what goes wrong around them: sweeps sharing one OUTPUT, failing trials and models, resumes."""
+"""Sweeps and what goes wrong around them: a second sweep into the reference sweep's OUTPUT, a sweep where no model
+trains, and a sweep killed mid-search then resumed. The one real kill is a process group's SIGKILL; the sweeps and
+resumes after it call the command's main() in this process, on the session's Ray."""
 
 import json
 import os
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.sweep import main as sweep_main
 from tests.paths import REPO
+from tests.reference_sweep import behind_a_dead_proxy, copy_of, snapshot, sweep_folders
 from tune.comparison import fmt_accuracy
 
 # What these tests check is the sweep around the runs (resume, shared output, failures), not the final checks,
@@ -18,32 +22,18 @@ from tune.comparison import fmt_accuracy
 # and the robustness scoring saves ~10 s a retrain, and these tests run six.
 SMALL = ["--preset", "smoke", "--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=500",
          "--set", "export_onnx=false", "--set", "robustness_images=0"]
-DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it fails, or waits, forever
 
 
 def sweep_command(output, *args):
     return [sys.executable, "-m", "jobs.sweep", "--models", "cnn", "--output", str(output), *SMALL, *args]
 
 
-def behind_a_dead_proxy() -> dict[str, str]:
-    """The environment of a user behind an HTTP proxy who never set NO_PROXY."""
-    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
-    return {**env, "HTTP_PROXY": DEAD_PROXY, "http_proxy": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
-            "https_proxy": DEAD_PROXY}
-
-
-def run_sweep(*args, env=None, timeout=420) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def sweep_folders(output: Path) -> list[Path]:
-    return sorted(p for p in output.iterdir() if p.is_dir() and not p.is_symlink())
+def in_process(capsys, *args) -> str:
+    """The sweep command's main() in this process, on the session's Ray; its exit code must be 0; returns stdout."""
+    code = sweep_main([*args])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    return out
 
 
 def load(path: Path):
@@ -51,32 +41,21 @@ def load(path: Path):
 
 
 @pytest.mark.slow
-def test_two_sweeps_into_one_output_keep_their_own_results_behind_a_dead_proxy(tmp_path, mnist_dir, capsys):
-    """Sweep A (a grid with one failing trial), then sweep B (another hidden width, Optuna, 2 seeds, 2 workers
-    per trial) into the same OUTPUT, both with HTTP_PROXY set and no NO_PROXY: before, B reused A's retrain and
-    the proxy hung the retrain for good."""
-    output, env = tmp_path / "out", {**behind_a_dead_proxy(), "MNIST_DATA_DIR": str(mnist_dir)}
-    space = tmp_path / "space.json"
-    # fail_at_epoch=0 makes one trial raise inside its worker: a failing trial, recorded, and the sweep goes on.
-    space.write_text(json.dumps({"cnn": {"fail_at_epoch": {"choice": [-1, 0]}}}))
-    run_sweep(*sweep_command(output, "--search", "grid", "--space", str(space)), env=env)
-    (first,) = sweep_folders(output)
-    assert (output / "latest").resolve() == first
-    trials = load(first / "trials.json")
-    by_fail = {t["config"]["fail_at_epoch"]: t for t in trials}
-    assert by_fail[0]["status"] == "failed" and "injected failure at epoch 0" in by_fail[0]["error"]
-    assert by_fail[-1]["status"] == "ok" and by_fail[-1]["val_accuracy"] > 0.3
-    status = load(first / "sweep.json")["status"]["cnn"]
-    assert status["status"] == "ok" and status["failed_trials"] == 1 and status["best_config"] == {"fail_at_epoch": -1}
-    row = load(first / "comparison.json")[0]
-    assert row["model"] == "cnn" and row["failed_trials"] == 1 and row["test_accuracy"] > 0.3
+def test_a_second_sweep_into_the_same_output_keeps_each_sweeps_results_apart_behind_a_dead_proxy(
+        reference_sweep, ray_local, mnist_dir, tmp_path, monkeypatch, capsys):
+    """Sweep B (another hidden width, Optuna, 2 seeds, 2 workers per trial) into the OUTPUT of the reference sweep
+    (a grid with failing trials), with HTTP_PROXY set and no NO_PROXY: before, B reused A's retrain and the proxy
+    hung the retrain for good."""
+    output = copy_of(reference_sweep, tmp_path)
+    first = output / reference_sweep.folder.name
     first_files = snapshot(first)
-    assert {"sweep.json", "trials.json", "comparison.json", "report.html", "final/cnn/seed0/result.json"} <= set(
-        first_files) and any(name.startswith("tune/") for name in first_files)
-
-    second_run = run_sweep(*sweep_command(output, "--set", "hidden=32", "--search", "optuna", "--seeds", "2",
-                                          "--workers", "2"), env=env)
-    assert "already retrained" not in second_run.stdout
+    for key, value in behind_a_dead_proxy().items():
+        monkeypatch.setenv(key, value)
+    for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
+        monkeypatch.delenv(var, raising=False)
+    second_run = in_process(capsys, *sweep_command(output, "--set", "hidden=32", "--search", "optuna", "--seeds", "2",
+                                                   "--workers", "2", "--data-dir", str(mnist_dir))[3:])
+    assert "already retrained" not in second_run
     second = next(f for f in sweep_folders(output) if f != first)
     assert (output / "latest").resolve() == second
     assert snapshot(first) == first_files  # the first sweep is untouched, byte for byte
@@ -84,7 +63,7 @@ def test_two_sweeps_into_one_output_keep_their_own_results_behind_a_dead_proxy(t
     assert record["search"] == "optuna" and record["overrides"] == [*SMALL[3::2], "hidden=32"]
     assert record["name"] == second.name
     (trial,) = load(second / "trials.json")
-    assert trial["status"] == "ok" and trial["trial_id"] not in {t["trial_id"] for t in trials}
+    assert trial["status"] == "ok" and trial["trial_id"] not in {t["trial_id"] for t in reference_sweep.trials("cnn")}
     assert trial["resources"] == {"CPU": 2.0}  # two Ray Train workers of one CPU each
     for seed in (0, 1):  # the retrain: train+validation, evaluated on the test set, one run per seed
         result = load(second / "final" / "cnn" / f"seed{seed}" / "result.json")
@@ -165,18 +144,23 @@ def run_until_trials_finish(command, count, env, timeout_s=400):
 
 
 @pytest.mark.slow
-def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_dir):
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_dir, ray_local, monkeypatch, capsys):
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
+        if var in os.environ:
+            monkeypatch.setenv(var, os.environ[var])
+        else:
+            monkeypatch.delenv(var, raising=False)
     output = tmp_path / "out"
     first = sweep_command(output, "--samples", "3", "--data-dir", str(mnist_dir))
-    finished, log = run_until_trials_finish(first, 2, env)
+    finished, log = run_until_trials_finish(first, 2, {**os.environ})
     assert len(finished) >= 2, log[-3000:]
 
     # --resume alone continues OUTPUT/latest.
-    resumed = run_sweep(*sweep_command(output, "--resume", "--data-dir", str(mnist_dir)), env=env)
-    assert "continuing its search" in resumed.stdout
+    resumed = in_process(capsys, *sweep_command(output, "--resume", "--data-dir", str(mnist_dir))[3:])
+    assert "continuing its search" in resumed
     for trial in finished:  # no finished trial runs again
-        assert f"trial {trial}:" not in resumed.stdout
+        assert f"trial {trial}:" not in resumed
     (sweep,) = sweep_folders(output)
     trials = load(sweep / "trials.json")
     assert len(trials) == 3 and set(finished) <= {t["trial_id"] for t in trials}
@@ -188,18 +172,13 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     record = load(sweep / "sweep.json")
     record["status"]["cnn"]["status"] = "running"
     (sweep / "sweep.json").write_text(json.dumps(record))
-    again = run_sweep(sys.executable, "-m", "jobs.sweep", "--resume", str(sweep), "--data-dir", str(mnist_dir),
-                      env=env)
-    assert "cnn: seed 0 already retrained, kept" in again.stdout and "  cnn trial " not in again.stdout
+    again = in_process(capsys, "--resume", str(sweep), "--data-dir", str(mnist_dir))
+    assert "cnn: seed 0 already retrained, kept" in again and "  cnn trial " not in again
     assert retrained.read_bytes() == before and load(sweep / "sweep.json")["status"]["cnn"]["status"] == "ok"
-
-    # And a finished sweep resumed once more has nothing left to do.
-    done = run_sweep(sys.executable, "-m", "jobs.sweep", "--resume", str(sweep), "--data-dir", str(mnist_dir),
-                     env=env)
-    assert "cnn: already done in this sweep, kept" in done.stdout and "retraining" not in done.stdout
 
     # Copied elsewhere (kubectl cp of the results volume to a laptop) and the original gone: a resume continues
     # the copy, its search restored from the copy's own tune/, and nothing is written at the old path.
+    # (A finished sweep resumed has nothing left to do: tests/test_reference_sweep.py.)
     copy = tmp_path / "laptop" / sweep.name
     copy.parent.mkdir()
     sweep.rename(copy)
@@ -209,7 +188,7 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     record["status"]["cnn"]["status"] = "running"
     (copy / "sweep.json").write_text(json.dumps(record))
     (copy / "final" / "cnn" / "seed0" / "result.json").unlink()
-    moved = run_sweep(sys.executable, "-m", "jobs.sweep", "--resume", str(copy), "--data-dir", str(mnist_dir), env=env)
-    assert f"continuing its search from {copy / 'tune'}" in moved.stdout, moved.stdout[-2000:]
-    assert "  cnn trial " not in moved.stdout  # every trial was restored, none run again
+    moved = in_process(capsys, "--resume", str(copy), "--data-dir", str(mnist_dir))
+    assert f"continuing its search from {copy / 'tune'}" in moved, moved[-2000:]
+    assert "  cnn trial " not in moved  # every trial was restored, none run again
     assert (copy / "final" / "cnn" / "seed0" / "result.json").is_file() and not output.exists()

@@ -19,38 +19,33 @@ def smoke(*overrides: str) -> dict:
 
 
 @pytest.mark.slow
-def test_a_retrain_task_writes_its_result_and_keeps_its_weights(ray_local, data_ref, tmp_path, capsys):
-    result = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="cnn seed 0: ")
-    saved = json.loads((tmp_path / "seed0" / "result.json").read_text())
-    assert saved["test_accuracy"] == result.test_accuracy > 0.2  # 10 classes: chance is 0.1
-    assert saved["epochs"] == 2 and saved["resources"] == {"CPU": 1.0}
-    assert saved["started_at"] < saved["finished_at"]
-    assert (tmp_path / "seed0" / "checkpoint" / "checkpoint.pt").is_file()  # the retrained weights stay
-    lines = capsys.readouterr().out
-    assert "cnn seed 0: epoch   1/2" in lines and "cnn seed 0: epoch   2/2" in lines
-
-
-@pytest.mark.slow
-def test_a_failed_retrain_raises_and_a_rerun_continues_from_its_last_epoch(ray_local, data_ref, tmp_path, capsys):
+def test_a_retrain_task_continues_from_its_last_epoch_writes_its_result_and_is_not_trained_again(
+        ray_local, data_ref, tmp_path, capsys):
+    """The suite's one retrain task, through its whole protocol in one warm Ray worker."""
+    # A task that fails at the start of epoch 2 raises, after epoch 1 was printed and checkpointed; no result.json.
     with pytest.raises(Exception, match="injected failure at epoch 1"):
         train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="first: ")
     assert "first: epoch   1/2" in capsys.readouterr().out
     assert not (tmp_path / "seed0" / "result.json").exists()
+
     # Same folder again, as `--resume` would: epoch 1 comes from the checkpoint, only epoch 2 trains.
     result = train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
     out = capsys.readouterr().out
     assert "again: epoch   1/2" not in out and "again: epoch   2/2" in out
     assert [h["epoch"] for h in result.history] == [1, 2]
+    saved = json.loads((tmp_path / "seed0" / "result.json").read_text())
+    assert saved["test_accuracy"] == result.test_accuracy > 0.2  # 10 classes: chance is 0.1
+    assert saved["epochs"] == 2 and saved["resources"] == {"CPU": 1.0}
+    assert saved["started_at"] < saved["finished_at"]
+    assert (tmp_path / "seed0" / "checkpoint" / "checkpoint.pt").is_file()  # the retrained weights stay
+    # The test predictions and the ONNX model moved beside result.json.
+    assert (tmp_path / "seed0" / "predictions.npz").is_file() and (tmp_path / "seed0" / "model.onnx").is_file()
 
-
-@pytest.mark.slow
-def test_a_finished_checkpoint_is_not_trained_again(ray_local, data_ref, tmp_path, capsys):
-    first = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", show_progress=False)
-    (tmp_path / "seed0" / "result.json").unlink()  # killed after its last epoch, before result.json
-    again = train_in_task("cnn", smoke(), data_ref, ONE_CPU, tmp_path, "seed0", label="again: ")
-    assert "again: epoch" not in capsys.readouterr().out
-    assert again.test_accuracy == first.test_accuracy and again.history == first.history
-    # The test predictions and the ONNX model moved beside result.json on the first run, and stay there.
+    # Killed after its last epoch, before result.json: a rerun finds the finished checkpoint and trains nothing.
+    (tmp_path / "seed0" / "result.json").unlink()
+    again = train_in_task("cnn", smoke("fail_at_epoch=1"), data_ref, ONE_CPU, tmp_path, "seed0", label="third: ")
+    assert "third: epoch" not in capsys.readouterr().out
+    assert again.test_accuracy == result.test_accuracy and again.history == result.history
     assert (tmp_path / "seed0" / "predictions.npz").is_file() and (tmp_path / "seed0" / "model.onnx").is_file()
 
 

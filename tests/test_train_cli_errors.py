@@ -29,6 +29,7 @@ def test_bad_flags_and_configs(args, fragments, mnist_dir, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_command_line_prints_one_line_and_exits_2(mnist_dir):
     # The one run of the real command line: the cases above share its main() and its error handling.
     assert_usage_error(run_module("jobs.train", "--model", "lenet", "--data-dir", str(mnist_dir)),
@@ -68,13 +69,19 @@ def test_bad_flag_value_is_one_line(capsys):
 
 
 @pytest.mark.slow
-def test_a_diverging_run_is_one_error_line_exit_1_without_a_retry(mnist_dir, tmp_path):
-    # SGD at lr 10 with momentum 0.99 turns the smoke cnn's loss to NaN in its first epoch (seen every time).
-    proc = run_module("jobs.train", "--model", "cnn", "--preset", "smoke", "--data-dir", str(mnist_dir),
-                      "--output", str(tmp_path), "--set", "lr=10", "--set", "optimizer=sgd", "--set", "momentum=0.99",
-                      "--set", "precision=fp32", "--max-failures", "3")
+def test_a_diverging_run_is_one_error_line_exit_1_without_a_retry(ray_local, train_events, mnist_dir, tmp_path,
+                                                                   capsys):
+    # SGD at lr 10 with momentum 0.99 turns the smoke cnn's loss to NaN in its first epoch (seen every time). Under
+    # Ray Train, FailureConfig would replay the same divergence from scratch: the worker reports it instead of
+    # raising, once, and the driver ends the command with one line (the loop's own message: test_cnn_smoke.py).
+    proc = run_in_process(main, ["--model", "cnn", "--preset", "smoke", "--data-dir", str(mnist_dir), "--output",
+                                 str(tmp_path), "--set", "lr=10", "--set", "optimizer=sgd", "--set", "momentum=0.99",
+                                 "--set", "precision=fp32", "--max-failures", "3"], capsys)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert lines[-1].startswith("error: training diverged: the loss is nan at epoch 1 of 1"), lines[-3:]
     assert "--set lr=1" in lines[-1] and "grad_clip" in lines[-1]
     assert "Traceback" not in proc.stderr
+    events = train_events()
+    assert len(events) == 1 and "exceptions" not in events[0], events  # one report, no failure, no restart
+    assert "diverged" in events[0]["reports"][0]

@@ -9,6 +9,7 @@ import models
 from jobs.train import main as train_main
 from models.vit import sincos_2d
 from tests.cli import assert_usage_error, run_in_process
+from tests.local_session import train_locally
 
 
 def vit(**overrides) -> torch.nn.Module:
@@ -76,9 +77,8 @@ def test_parameter_count_matches_the_design_and_the_readme():
         assert models.count_parameters(vit(**overrides)) == expected_parameters({**models.defaults("vit"), **overrides})
 
 
-@pytest.mark.slow
-def test_vit_smoke_run_learns(smoke_run):
-    result = smoke_run("vit")
+def test_vit_smoke_run_learns(mnist, tmp_path):
+    result = train_locally("vit", mnist, tmp_path)
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10)
     assert result["test_accuracy"] > 0.3
     assert result["params"] == expected_parameters(result["config"])  # the smoke preset's 2 blocks of 14px patches

@@ -8,14 +8,16 @@ from typing import Any
 from tune.comparison import comparison_table, load_results, write_comparison
 from tune.cost import Prices
 from tune.report_html import findings, plain, render_report, what_this_means
+from tune.significance import N_RESAMPLES
 from tune.sweep_folder import REPORT_FILE
 
 
-def write_report(output: Path, prices: Prices | None = None) -> dict[str, Any]:
+def write_report(output: Path, prices: Prices | None = None, n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
     """Write every comparison file and report.html under OUTPUT; returns their paths and the verdict in words.
 
     PRICES (a report's --price) replace the ones the sweep recorded, for this report only (sweep.json is left as
-    it is). Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
+    it is). N_RESAMPLES: bootstrap resamples behind each interval and chance of being best (tune/significance.py).
+    Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
     """
     output = Path(output)
     results = load_results(output)
@@ -24,7 +26,7 @@ def write_report(output: Path, prices: Prices | None = None) -> dict[str, Any]:
     table = comparison_table(results)
     files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
     # The findings (statistics over every pair and seed) are computed once, for the page and the summary.
-    found = findings(results, table)
+    found = findings(results, table, n_resamples)
     html_path = output / REPORT_FILE
     html_path.write_text(render_report(results, table, found), encoding="utf-8")
     files["report_html"] = html_path

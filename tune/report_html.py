@@ -41,6 +41,7 @@ from tune.report_robustness import robustness
 from tune.report_search import fig_search, learned
 from tune.report_statistics import Statistics
 from tune.report_words import brief, names_text, singular
+from tune.significance import N_RESAMPLES
 from tune.sweep_record import Sweep
 from tune.timeline import busy_text, caption, collect_runs, fig_timeline
 from tune.trials import TrialRecord
@@ -81,14 +82,14 @@ class Findings:
         return min(near, key=lambda r: r["train_time_s"]) if near else None
 
 
-def findings(results: SweepResults, table: pd.DataFrame) -> Findings:
+def findings(results: SweepResults, table: pd.DataFrame, n_resamples: int = N_RESAMPLES) -> Findings:
     rows = records(table)
     ok = [r for r in rows if r["status"] == "ok" and r["test_accuracy"] is not None]
     front = [r["model"] for r in sorted(ok, key=lambda r: r["train_time_s"] or 0) if r["pareto"]]
     found = Findings(ok=ok, failed=[r for r in rows if r["status"] != "ok"], front=front, trials=results.trials)
     found.predictions = sweep_predictions(results.output, {r["model"]: results.finals.get(r["model"], []) for r in ok})
     if ok:
-        found.stats = report_statistics.compute([r["model"] for r in ok], found.predictions)
+        found.stats = report_statistics.compute([r["model"] for r in ok], found.predictions, n_resamples)
     return found
 
 

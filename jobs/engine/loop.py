@@ -31,7 +31,7 @@ from jobs.engine.epoch import place, run_epoch
 from jobs.engine.final_evaluation import evaluate_final
 from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
 from jobs.engine.precision import resolve_precision
-from jobs.engine.sessions import OneProcessSession, TrainSession, assigned_cpus
+from jobs.engine.sessions import Session, TrainSession
 from jobs.engine.sharding import rank_slice
 from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks import make_task
@@ -45,7 +45,7 @@ def train_func_per_worker(loop_config: dict[str, Any]) -> None:
     run_loop(loop_config, TrainSession())
 
 
-def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSession) -> None:
+def run_loop(loop_config: dict[str, Any], session: Session) -> None:
     """The loop itself, wherever it runs: a Ray Train worker, a single-worker sweep trial, or a retrain task
     (jobs/engine/sessions.py)."""
     # When this worker began to hold its resources, for the sweep's timeline and cluster-busy figure: before the
@@ -54,12 +54,12 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
     name, cfg = loop_config["model"], loop_config["config"]
     rank, world, device = session.rank, session.world, session.device
     # Ray may pin OMP_NUM_THREADS to 1; a CPU worker should use every core it reserved.
-    torch.set_num_threads(assigned_cpus())
+    torch.set_num_threads(session.cpus())
     torch.manual_seed(cfg["seed"] * 1_000 + rank)
     cfg = for_device(cfg, device.type)
     cfg["precision"] = resolve_precision(cfg["precision"], device, name)  # result.json records what ran
 
-    data = worker_data(ray.get(loop_config["data"]), cfg).to(device)
+    data = worker_data(resolve_data(loop_config["data"]), cfg).to(device)
     task = make_task(models.spec(name).task, data, cfg, device)
     model = place(models.build(name, cfg), device, cfg)
     static = wants_static_step(cfg, device, world, task)
@@ -124,6 +124,12 @@ def run_loop(loop_config: dict[str, Any], session: TrainSession | OneProcessSess
         report(run, epoch, train_loss, epoch_time, per_rank * world)
 
 
+def resolve_data(data: Mnist | ray.ObjectRef) -> Mnist:
+    """The run's MNIST: fetched from Ray's object store on a worker, or given as it is to a run without Ray (the
+    tests' in-process session)."""
+    return ray.get(data) if isinstance(data, ray.ObjectRef) else data
+
+
 def check_parts(size: int, batch_size: int, checks: int) -> list[tuple[int, int]]:
     """[begin, end) of the epoch's parts between validation checks, on batch boundaries, so that the steps and
     the learning-rate schedule are those of one unbroken epoch. At most CHECKS parts, never an empty one."""
@@ -134,7 +140,7 @@ def check_parts(size: int, batch_size: int, checks: int) -> list[tuple[int, int]
     return list(itertools.pairwise([*range(0, size, per_part * batch_size), size]))
 
 
-def check_within_epoch(session: TrainSession | OneProcessSession, model: nn.Module, task: Any, epoch: float,
+def check_within_epoch(session: Session, model: nn.Module, task: Any, epoch: float,
                        train_loss: float, state: dict[str, Any], train_time_s: float) -> None:
     """A validation check part-way through an epoch (`val_checks_per_epoch`): reported without a checkpoint, so
     that ASHA has rungs to act on within a one-epoch trial; every rank reports (a barrier under Ray Train)."""
@@ -194,7 +200,7 @@ def peak_memory_mb(device: torch.device) -> float:
 class EpochEnd:
     """What the end of an epoch reports from: the run's parts, as the loop holds them."""
 
-    session: TrainSession | OneProcessSession
+    session: Session
     cfg: dict[str, Any]
     model: nn.Module  # unwrapped from DDP
     task: Any

@@ -16,7 +16,7 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ray
 import torch
@@ -26,6 +26,25 @@ from jobs.engine.errors import Diverged
 
 DIVERGED = "diverged"  # the metric a Ray Train worker reports instead of raising (TrainSession.diverged)
 DIVERGED_FILE = "diverged.txt"  # ... and the file of its last checkpoint that says so
+
+
+class Session(Protocol):
+    """What the loop asks of wherever it runs: the classes below on Ray, and the tests' in-process double
+    (tests/local_session.py) without it."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    def get_checkpoint(self) -> Any: ...  # an object with `as_directory()`, as ray.train.Checkpoint, or None
+
+    def prepare_model(self, model: nn.Module) -> nn.Module: ...
+
+    def cpus(self) -> int: ...  # the threads torch may compute with
+
+    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None: ...
+
+    def diverged(self, message: str) -> None: ...
 
 
 class TrainSession:
@@ -40,6 +59,9 @@ class TrainSession:
 
     def get_checkpoint(self) -> Any:
         return ray.train.get_checkpoint()
+
+    def cpus(self) -> int:
+        return assigned_cpus()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return ray.train.torch.prepare_model(model)
@@ -75,6 +97,9 @@ class OneProcessSession:
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model
+
+    def cpus(self) -> int:
+        return assigned_cpus()
 
     def diverged(self, message: str) -> None:
         """A trial or a retrain that diverges fails, recorded with this reason; neither is retried."""
