@@ -32,7 +32,7 @@ test: $(STAMP) lint
 # Between edits: the tests that start no Ray and no process and take under ~5 s each (tests/conftest.py fails a
 # test here that starts a process without saying so). `make test` is the whole suite, as CI runs it.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow" --no-processes --durations=10 tests
+	$(PY) -m pytest -q -rs -n 2 -m "not slow" --no-processes --durations=10 tests
 
 bench: $(STAMP)
 	$(PY) -m jobs.bench $(BENCH_ARGS)

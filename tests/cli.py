@@ -1,4 +1,5 @@
-"""Running the command-line entry points as a user would, in a subprocess."""
+"""Running the command-line entry points as a user would: in a subprocess (`run_module`), or in this process with the
+same error handling (`run_in_process`), the cheap form for everything but the `python -m` path itself."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,8 @@ RAY_FIXTURES = frozenset({"ray_local", "data_ref", "ray_head_cluster", "referenc
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--no-processes", action="store_true",
-                     help="run only the tests that start no Ray and no process (`make test-fast`, between edits)")
+                     help="run only the tests marked neither `ray` nor `process`, and fail any of them that starts a "
+                          "process all the same (`make test-fast`, between edits)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,26 +63,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = kept
 
 
-@pytest.fixture(autouse=True)
-def no_process_in_the_fast_tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under --no-processes a test that starts a process (Ray's included) fails, naming the marker it lacks, so the
-    fast tier stays what it says."""
+@pytest.fixture(scope="session", autouse=True)
+def no_process_in_the_fast_tier(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under --no-processes a test that starts a process (Ray's included), in its body or in any fixture it uses,
+    fails, naming the marker it lacks, so the fast tier stays what it says. Session-scoped, so that it is in place
+    before every other fixture; installed in each pytest-xdist worker, never in the controller that starts them."""
     if not request.config.getoption("--no-processes"):
+        yield
         return
-
     popen = subprocess.Popen.__init__
 
     def refuse(*args, **kwargs):
-        raise AssertionError("this test starts a process: mark it @pytest.mark.process (make test-fast runs none)")
+        raise AssertionError("add @pytest.mark.process: this test starts a process (make test-fast runs none)")
 
-    def only_probes(self, command, *args, **kwargs):
+    def only_probes(self, args, *more, **kwargs):
         # platform.processor() asks `uname -p` once per interpreter: a probe of the machine, not a process of ours.
-        if list(command)[:1] != ["uname"]:
+        if list(args if isinstance(args, (list, tuple)) else [args])[:1] != ["uname"]:
             refuse()
-        popen(self, command, *args, **kwargs)
+        popen(self, args, *more, **kwargs)
 
-    monkeypatch.setattr(subprocess.Popen, "__init__", only_probes)
-    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", only_probes)
+        patch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+        for name in ("system", "posix_spawn", "posix_spawnp"):
+            patch.setattr(os, name, refuse)
+        yield
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

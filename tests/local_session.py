@@ -40,14 +40,13 @@ class LocalSession:
 
     rank, world = 0, 1
 
-    def __init__(self, folder: Path, checkpoint: bool = True) -> None:
+    def __init__(self, folder: Path) -> None:
         self.device = torch.device("cpu")
         self.checkpoint = folder / "checkpoint"
-        self.resume = checkpoint  # False: start from scratch even if a checkpoint is there
         self.reports: list[dict[str, Any]] = []
 
     def get_checkpoint(self) -> LocalCheckpoint | None:
-        return LocalCheckpoint(self.checkpoint) if self.resume and self.checkpoint.is_dir() else None
+        return LocalCheckpoint(self.checkpoint) if self.checkpoint.is_dir() else None
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model

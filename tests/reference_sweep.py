@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tests.paths import REPO
 
-DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it fails, or waits, forever
+DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it is refused at once
 # The detector first: its trial is the longest and asks for a CPU first, so the others' trials run beside it (the
 # sweep searches every architecture at once) and cnn's grid gets one CPU at a time, in the grid's order.
 MODELS = ("faster_rcnn", "vit", "cnn", "vgg16", "alexnet")

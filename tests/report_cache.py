@@ -1,4 +1,5 @@
-"""Synthetic sweeps (tests/sweep_fixture) written, and reported, once per session for the report's tests.
+"""Synthetic sweeps (tests/sweep_fixture) written, and reported, once per session for the report's tests (once per
+pytest-xdist worker under `make test-fast`).
 
 A render of the full report costs seconds (bootstraps, fANOVA, ~20 figures), and many tests read the same sweep's
 page. The `reports` fixture hands out:

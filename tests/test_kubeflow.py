@@ -14,6 +14,8 @@ import yaml
 
 from tests.k8s_helpers import K8S, REPO, of_kind, pod_templates, render, the_rayjob
 
+pytestmark = pytest.mark.process  # the pipeline is compiled by .venv-kfp's python, a process of its own
+
 KFP_PY = REPO / ".venv-kfp" / "bin" / "python"
 PIPELINE = K8S / "kubeflow" / "pipeline.py"
 
@@ -95,7 +97,6 @@ def constant(spec: dict, task_name: str, param: str) -> object:
     return task(spec, task_name)["inputs"]["parameters"][param]["runtimeValue"]["constant"]
 
 
-@pytest.mark.process
 def test_pipeline_embeds_the_gpu_overlay_unchanged(compiled: tuple[dict, dict]) -> None:
     spec, _ = compiled
     assert spec["pipelineInfo"]["name"] == "archsweep-sweep"
@@ -105,7 +106,6 @@ def test_pipeline_embeds_the_gpu_overlay_unchanged(compiled: tuple[dict, dict]) 
     assert constant(spec, "run-rayjob", "run_id") == "{{$.pipeline_job_uuid}}"
 
 
-@pytest.mark.process
 def test_report_comes_from_where_the_rayjob_writes_it(compiled: tuple[dict, dict]) -> None:
     spec, platform = compiled
     rayjob = the_rayjob("overlays/gpu")
@@ -272,7 +272,6 @@ def test_pipeline_waits_no_longer_than_the_deadlines(compiled: tuple[dict, dict]
     assert default == pre_running + active
 
 
-@pytest.mark.process
 def test_rbac_grants_what_the_first_step_calls() -> None:
     objs = render("kubeflow/rbac")
     for obj in objs:
