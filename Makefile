@@ -12,9 +12,7 @@ OUTPUT ?= results
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# --no-compile: pip would byte-compile every module of the stack (torch's thousands) at install, ~47 s of the
-	# install's 98 s on 2 cores (BENCHMARKS.md, make test); Python compiles what is imported, once, on first use.
-	$(PY) -m pip install --quiet --no-compile -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)
