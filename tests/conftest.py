@@ -51,16 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, starting = [], []
     for item in items:
         if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
         if item.get_closest_marker("ray") or item.get_closest_marker("process"):
             item.add_marker(pytest.mark.slow)  # `-m "not slow"` skips every test that starts a process
-    if not config.getoption("--no-processes"):
-        return
-    kept = [item for item in items if not (item.get_closest_marker("ray") or item.get_closest_marker("process"))]
-    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-    items[:] = kept
+            starting.append(item)
+        else:
+            kept.append(item)
+    if config.getoption("--no-processes"):
+        config.hook.pytest_deselected(items=starting)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -192,10 +194,7 @@ def chromium() -> str:
 @pytest.fixture(scope="session")
 def reference_sweep(tmp_path_factory, mnist_dir):
     """The session's one real `python -m jobs.sweep` (tests/reference_sweep.py), run when a test first asks."""
-    from tests.reference_sweep import RunningSweep
+    from tests.reference_sweep import run_reference_sweep
 
-    running = RunningSweep(tmp_path_factory.mktemp("reference"), mnist_dir)
-    try:
-        yield running.wait()
-    finally:
-        running.stop()
+    with run_reference_sweep(tmp_path_factory.mktemp("reference"), mnist_dir) as sweep:
+        yield sweep

@@ -20,14 +20,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.paths import REPO
+from tests.ray_head import stop_group
 
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a request through it is refused at once
 # The detector first: its trial is the longest and asks for a CPU first, so the others' trials run beside it (the
@@ -68,39 +70,28 @@ class ReferenceSweep:
         return [t for t in self.load("trials.json") if t["model"] == model]
 
 
-class RunningSweep:
-    """The reference sweep as a process group of its own, so that a session that ends while it runs (a timeout,
-    ^C) ends it and the Ray it started, by id."""
-
-    def __init__(self, root: Path, mnist_dir: Path) -> None:
-        space = root / "space.json"
-        space.write_text(json.dumps(SPACE))
-        self.output, self.log = root / "out", root / "sweep.log"
-        env = {**behind_a_dead_proxy(), "MNIST_DATA_DIR": str(mnist_dir),
-               "TORCH_HOME": str(root / "empty-torch-home")}
-        command = [sys.executable, "-m", "jobs.sweep", "--models", ",".join(MODELS), "--preset", "smoke",
-                   "--search", "grid", "--space", str(space), *SETTINGS, "--output", str(self.output)]
-        self.started = time.perf_counter()
-        with open(self.log, "w") as log, open(root / "sweep.err", "w") as err:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=err, env=env,
-                                            start_new_session=True)
-        self.done: ReferenceSweep | None = None
-
-    def wait(self, timeout_s: float = 900) -> ReferenceSweep:
-        """The finished sweep; raises AssertionError with its output when it did not exit 0."""
-        if self.done is None:
-            code = self.process.wait(timeout_s)
-            stdout, stderr = self.log.read_text(), self.log.with_name("sweep.err").read_text()
-            assert code == 0, stdout[-4000:] + stderr[-4000:]
-            (folder,) = sweep_folders(self.output)
-            self.done = ReferenceSweep(self.output, folder, stdout, time.perf_counter() - self.started)
-        return self.done
-
-    def stop(self) -> None:
-        """End the sweep and everything it started (its own Ray): its process group, by id."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+@contextmanager
+def run_reference_sweep(root: Path, mnist_dir: Path) -> Iterator[ReferenceSweep]:
+    """Run the sweep into ROOT/out as a process group of its own and yield it finished; raises AssertionError with
+    its output when it does not exit 0. A session that ends while it runs (a timeout, ^C) ends it and the Ray it
+    started, by id (tests/ray_head.py `stop_group`)."""
+    space = root / "space.json"
+    space.write_text(json.dumps(SPACE))
+    output, log, err = root / "out", root / "sweep.log", root / "sweep.err"
+    env = {**behind_a_dead_proxy(), "MNIST_DATA_DIR": str(mnist_dir), "TORCH_HOME": str(root / "empty-torch-home")}
+    command = [sys.executable, "-m", "jobs.sweep", "--models", ",".join(MODELS), "--preset", "smoke",
+               "--search", "grid", "--space", str(space), *SETTINGS, "--output", str(output)]
+    started = time.perf_counter()
+    with open(log, "w") as out, open(err, "w") as errors:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=errors, env=env, start_new_session=True)
+    try:
+        code = process.wait(900)
+        stdout = log.read_text()
+        assert code == 0, stdout[-4000:] + err.read_text()[-4000:]
+        (folder,) = sweep_folders(output)
+        yield ReferenceSweep(output, folder, stdout, time.perf_counter() - started)
+    finally:
+        stop_group(process)
 
 
 def sweep_folders(output: Path) -> list[Path]:

@@ -96,10 +96,10 @@ def test_ray_workers_see_the_fake_torch_home(ray_local):
     assert ray_local.get(worker_torch_home.remote()) == str(TORCH_HOME)
 
 
-def cached_weights_stay_and_fc6_trains(name: str, trained: dict[str, torch.Tensor]) -> None:
-    """Features are the file's tensors untouched, fc6 trained away from them. (Fake features are random, so
-    accuracy proves nothing here; real ImageNet features would learn.)"""
-    saved = torch.load(fake_weights(name), weights_only=True)
+def cached_weights_stay_and_fc6_trains(name: str, saved: dict[str, torch.Tensor],
+                                       trained: dict[str, torch.Tensor]) -> None:
+    """Features are the cached file's (SAVED) tensors untouched, fc6 trained away from them. (Fake features are
+    random, so accuracy proves nothing here; real ImageNet features would learn.)"""
     first, last = {"alexnet": ("features.0.weight", "features.10.weight"),
                    "vgg16": ("features.0.weight", "features.28.weight")}[name]
     for key in (first, last):
@@ -125,7 +125,7 @@ def test_alexnet_smoke_run_through_ray_loads_the_cached_weights_on_the_worker_an
     assert math.isfinite(result["history"][-1]["train_loss"]) and 0 <= result["test_accuracy"] <= 1
     # The retrain's last checkpoint (mmap: it holds AdamW's state too).
     trained = torch.load(tmp_path / "run" / "checkpoint" / "checkpoint.pt", weights_only=False, mmap=True)["model"]
-    cached_weights_stay_and_fc6_trains("alexnet", trained)
+    cached_weights_stay_and_fc6_trains("alexnet", torch.load(fake_weights("alexnet"), weights_only=True), trained)
 
 
 @pytest.mark.slow  # 138M weights: writes and loads a 528 MB file
@@ -136,7 +136,6 @@ def test_vgg16_builds_from_the_cached_file_with_frozen_features_and_trains_one_s
     assert model.adapter.size == min_input_size("vgg16") == 32 and model.net.classifier[-1].out_features == 10
     torch.testing.assert_close(model.net.features[28].weight, saved["features.28.weight"])
     torch.testing.assert_close(model.net.classifier[0].weight, saved["classifier.0.weight"])  # read, before training
-    del saved
     assert not any(p.requires_grad for p in model.net.features.parameters())
     head, pretrained = param_groups(model, {"lr": 0.01})
     assert head["lr"] == 0.01 and {id(p) for p in head["params"]} == {
@@ -148,4 +147,4 @@ def test_vgg16_builds_from_the_cached_file_with_frozen_features_and_trains_one_s
     loss.backward()
     assert model.net.features[0].weight.grad is None and model.net.classifier[0].weight.grad.abs().sum() > 0
     optimizer.step()
-    cached_weights_stay_and_fc6_trains("vgg16", model.state_dict())
+    cached_weights_stay_and_fc6_trains("vgg16", saved, model.state_dict())
