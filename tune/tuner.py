@@ -121,8 +121,11 @@ def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, s
         tune_config=ray_tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
                                     search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed),
                                     reuse_actors=True),
+        # A trial keeps only its latest checkpoint: all a resume or a retry after a lost node needs. Every epoch's
+        # checkpoint of every trial kept would fill a cluster's volume (a vgg16 one with AdamW state is ~1.5 GB).
         run_config=ray_tune.RunConfig(name=name, storage_path=storage, verbose=0,
-                                  callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
+                                      checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=1),
+                                      callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
     )
 
 
