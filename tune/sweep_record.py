@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobs.engine.atomic import write_atomically
 from jobs.engine.errors import UsageError
 from tune.sweep_folder import SWEEP_FILE, TRIALS_FILE, TUNE_STORAGE
 from tune.trials import TrialRecord
@@ -107,10 +107,3 @@ class Sweep:
             raise UsageError(f"{what}: {path} is not valid JSON ({exc})") from None
         except (TypeError, ValueError) as exc:  # a field of the wrong kind: not a sweep.json this project wrote
             raise UsageError(f"{what}: {path} is not a sweep record ({exc})") from None
-
-
-def write_atomically(path: Path, content: Any) -> None:
-    # A driver killed mid-write must leave the previous record, which --resume reads, not half of a new one.
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(content, indent=1, default=str))
-    os.replace(temporary, path)
