@@ -176,3 +176,70 @@ def test_static_step_through_the_loop_reports_compile_time(mnist, tmp_path):
     assert result["test_accuracy"] > 0.5
     lrs = [h["lr"] for h in result["history"]]
     assert all(isinstance(lr, float) for lr in lrs) and lrs[-1] < lrs[0]  # the one-cycle schedule ran on
+
+
+def test_a_capture_that_fails_on_this_cpu_falls_back_to_the_eager_step(capsys):
+    """The capture path forced on the CPU fails for real: its warm-up asks CUDA for a stream (no driver here, or a
+    CPU device on a GPU machine). The run trains on eagerly: every sample once, one warning line, the reason kept."""
+    model, task = Recorder(), RecordingTask()
+    cfg = {**run_config.LOOP_DEFAULTS, "lr": 0.0}
+    optimizer = make_optimizer(param_groups(model, cfg), cfg, CPU, static=True)
+    step = StaticStep(model, task, optimizer, lr_table([0.0], cfg, 2 * 6), 0, 4, 0.0, 21, CPU)
+    step.capture = True
+    for epoch in range(2):
+        task.batches.clear()
+        step.epoch(torch.randperm(21, generator=torch.Generator().manual_seed(epoch)))
+        assert sorted(i for b in task.batches for i in b) == list(range(21))
+        assert [len(b) for b in task.batches] == [4] * 4 + [5]  # a remainder of one folded into the last batch
+    assert step.graph is None and not step.capture and int(step.step) == 2 * 5
+    assert step.fallback.startswith("capture failed: ") and step.compile_time_s == 0.0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "this run trains with the eager step" in warnings[0]  # once, not per epoch
+
+
+class StreamlessWarmUp(StaticStep):
+    """The warm-up steps on the current stream (a CPU has no side streams), so that the capture itself is reached:
+    torch.cuda.graph, which fails for real on this machine (no driver); on a GPU the task raises inside it."""
+
+    def warm_up(self) -> None:
+        for _ in range(3):
+            self.eager(self.batch_offsets)
+
+    def captured(self) -> torch.cuda.CUDAGraph:
+        self.task.capturing = True
+        try:
+            return super().captured()
+        finally:
+            self.task.capturing = False
+
+
+class FailsWhenCaptured(RecordingTask):
+    """Raises under capture, as an op that synchronises with the host does."""
+
+    capturing = False
+
+    def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
+        if self.capturing:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        return super().loss(model, indices)
+
+
+def test_a_failed_capture_after_the_warm_up_keeps_the_warm_up_steps():
+    model, task = Recorder(), FailsWhenCaptured()
+    cfg = {**run_config.LOOP_DEFAULTS, "lr": 0.0}
+    optimizer = make_optimizer(param_groups(model, cfg), cfg, CPU, static=True)
+    step = StreamlessWarmUp(model, task, optimizer, lr_table([0.0], cfg, 8), 0, 4, 0.0, 28, CPU)
+    step.capture = True
+    step.epoch(torch.arange(28))
+    seen = [i for b in task.batches for i in b]
+    assert seen == list(range(28))  # 3 warm-up batches count, nothing is trained twice or skipped
+    assert int(step.step) == 7 and step.fallback.startswith("capture failed: ")
+
+
+def test_a_fallback_is_recorded_in_result_json(mnist, tmp_path, monkeypatch, capsys):
+    from jobs.engine import static_step
+
+    monkeypatch.setattr(static_step, "captures", lambda device: True)  # the GPU path, on this CPU: it fails
+    result = train_locally("cnn", mnist, tmp_path, ["compile=on", "train_limit=129", "batch_size=16"])
+    assert result["step_fallback"].startswith("capture failed: ") and result["test_accuracy"] > 0.1
+    assert capsys.readouterr().err.count("warning: the captured CUDA step's capture failed") == 1

@@ -199,7 +199,21 @@ def onnx_phrase(reason: str, detector: bool) -> str:
     return clause if len(clause) <= ONNX_CHARS else "not exported: see the note below"
 
 
+def undeployable_reason(results: SweepResults, row: dict[str, Any]) -> str | None:
+    """Why ROW's model was exported and checked but is not deployable (its ONNX Runtime predictions disagree with
+    PyTorch's, or too few images were checked: jobs/engine/onnx_export.py), from the first retrain that says so;
+    None when every retrain's file is deployable, or its record predates the verdict."""
+    for run in results.finals.get(row["model"]) or []:
+        record = run.onnx or {}
+        if record.get("exported") and record.get("deployable") is False:
+            return str(record.get("reason") or "not deployable")
+    return None
+
+
 def _onnx_cell(results: SweepResults, row: dict[str, Any]) -> tuple[str, str | None]:
+    undeployable = undeployable_reason(results, row)
+    if undeployable and _num(row.get("onnx_agreement")):
+        return f"not deployable (agreement {row['onnx_agreement'] * 100:.2f}%)", undeployable
     if _num(row.get("onnx_agreement")):
         ort = row.get("onnx_latency_ms_p50")
         return f"{row['onnx_agreement'] * 100:.2f}% · {_sig(ort) + ' ms' if _num(ort) else DASH}", None
@@ -269,6 +283,10 @@ def table_notes(results: SweepResults, rows: list[dict[str, Any]], histories: di
         if reason:
             notes.append(f"Why {row['model']} was not exported to ONNX: "
                          f"{reason.removeprefix('not exported: ').rstrip('.')}.")
+        undeployable = undeployable_reason(results, row)
+        if undeployable:
+            notes.append(f"Why {row['model']}'s ONNX file is not deployable (kept as model.not-deployable.onnx, no "
+                         f"model.onnx): {undeployable.removeprefix('not deployable: ').rstrip('.')}.")
     return notes
 
 

@@ -443,7 +443,16 @@ def _env(results: SweepResults) -> str:
     said = [f"{what} held {amount}" for what, amount in held if amount]
     if said:
         text += f" {'; '.join(said)}."
+    text += "".join(f" {line}" for line in step_fallbacks(results))
     return text + f" Sweep started {_when(sweep.started)}, finished {_when(sweep.finished)}."
+
+
+def step_fallbacks(results: SweepResults) -> list[str]:
+    """One sentence per final run whose captured CUDA step failed and which trained with the eager step instead
+    (result.json's `step_fallback`, jobs/engine/static_step.py): its times are the eager step's."""
+    return [f"{model} (seed {seed}) trained with the eager step: the captured CUDA step's "
+            f"{str(run.step_fallback).rstrip('.')}."
+            for model, runs in results.finals.items() for seed, run in enumerate(runs) if run.step_fallback]
 
 
 def _held(runs: list[Any]) -> str:

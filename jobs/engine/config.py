@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 import models
+from jobs.engine.batches import MIN_BATCH
 from jobs.engine.errors import UsageError
 from jobs.engine.presets import PRESETS
 from models import Param
@@ -30,7 +31,8 @@ LOOP_PARAMS: dict[str, Param] = {
     "schedule": Param("onecycle", "learning-rate schedule over all steps", choices=("onecycle", "cosine", "constant")),
     "label_smoothing": Param(0.0, "cross-entropy label smoothing", ge=0, lt=1),
     "epochs": Param(5, "passes over the training split", ge=1, le=10_000),
-    "batch_size": Param(128, "images per step, per worker", ge=1, le=65_536),
+    # At least MIN_BATCH: a step of one image is one BatchNorm cannot train on where a map is 1x1 (batches.py).
+    "batch_size": Param(128, "images per step, per worker", ge=MIN_BATCH, le=65_536),
     "eval_batch_size": Param(1000, "images per forward when evaluating", ge=1, le=1_000_000),
     "seed": Param(0, "seed of weights, shuffling and augmentation", ge=0, le=2**31 - 1),
     "augment": Param(True, "random shifts and rotations of training images"),
@@ -40,7 +42,8 @@ LOOP_PARAMS: dict[str, Param] = {
     # NHWC lets oneDNN/cuDNN skip layout conversions around batch norm and pooling: about 20% faster for the CNN on
     # the CPU (BENCHMARKS.md).
     "channels_last": Param(True, "NHWC memory layout for batches and conv weights"),
-    "train_limit": Param(0, "training images used; 0 = every image of the split", ge=0),
+    "train_limit": Param(0, f"training images used, 0 or at least {MIN_BATCH} per worker; 0 = every image of the "
+                            "split", ge=0),
     "val_limit": Param(0, "validation images used; 0 = all", ge=0),
     "test_limit": Param(0, "test images used; 0 = all", ge=0),
     "evaluate_test": Param(True, "evaluate on the test split (False in sweep trials: it is for the final run)"),
@@ -53,7 +56,8 @@ LOOP_PARAMS: dict[str, Param] = {
     "serving_calls": Param(100, "timed calls at batch 1 for the serving latency (after a warm-up)", ge=1,
                            le=100_000),
     "export_onnx": Param(True, "export the final model to ONNX (model.onnx) and check it under ONNX Runtime"),
-    "onnx_check_images": Param(0, "test images the ONNX export is checked on; 0 = all", ge=0),
+    "onnx_check_images": Param(0, "test images the ONNX export is checked on, never fewer than 1,000 the test "
+                                  "split has (fewer cannot show 99.9% agreement); 0 = all", ge=0),
     "robustness_images": Param(10_000, "test images scored under each corruption; 0 = no robustness check", ge=0),
     # The static-shape step captured as a CUDA graph (jobs/engine/static_step.py): auto = on CUDA only; on the CPU
     # it has nothing to capture and the eager loop is as fast, so `on` there only runs the same static step.
@@ -207,6 +211,7 @@ def check(model: str, config: dict[str, Any]) -> dict[str, Any]:
     """Types, bounds and choices of every key, then the model's own rules; the typed config, or a UsageError."""
     gpu = config.get(GPU_KEY) or {}
     typed = validated(model, {k: v for k, v in config.items() if k != GPU_KEY})
+    check_shares(typed, 1)
     try:
         models.validate(model, typed)
     except models.ConfigError as exc:
@@ -215,6 +220,19 @@ def check(model: str, config: dict[str, Any]) -> dict[str, Any]:
         check(model, {**typed, **gpu})  # a CUDA worker must not be the first to find a bad value
         return {**typed, GPU_KEY: dict(gpu)}
     return typed
+
+
+def check_shares(config: dict[str, Any], workers: int) -> None:
+    """Each of WORKERS data-parallel ranks must get at least MIN_BATCH training images (jobs/engine/sharding.py
+    gives each train_limit // workers): a rank with one image trains on batches of one, which BatchNorm cannot
+    take, whatever the batching folds. Raises UsageError; train_limit 0 (the whole split) always passes."""
+    limit = config.get("train_limit", 0)
+    if limit and limit // workers < MIN_BATCH:
+        images = f"{limit} training image{'s' if limit != 1 else ''}"
+        whom = f"{images} over {workers} workers leave a worker" if workers > 1 else \
+            f"{images} {'leave' if limit != 1 else 'leaves'} it"
+        raise UsageError(f"train_limit={limit}: {whom} fewer than {MIN_BATCH}, a batch BatchNorm cannot train on; "
+                         f"use at least {MIN_BATCH * workers} (or 0 for the whole split)")
 
 
 def resolve(model: str, preset: str, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -9,14 +9,16 @@ import torch
 from torch import nn
 
 from jobs.engine.augment import memory_format
+from jobs.engine.batches import batch_bounds
 
 
 def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, schedule: Any, indices: torch.Tensor,
               batch_size: int, grad_clip: float = 0.0) -> torch.Tensor:
-    """One pass over `indices`; returns the summed (not mean) loss, still on the device, so no sync per step."""
+    """One pass over `indices` in batches of `batch_size` (a remainder too small for every model folded into the
+    last: jobs/engine/batches.py); returns the summed (not mean) loss, still on the device, so no sync per step."""
     loss_sum = torch.zeros((), device=indices.device)
-    for start in range(0, len(indices), batch_size):
-        batch = indices[start:start + batch_size]
+    for begin, end in batch_bounds(len(indices), batch_size):
+        batch = indices[begin:end]
         loss = task.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,8 +4,9 @@
   calls after a warm-up) and throughput at a large batch; per canvas for the detector.
 - **Compute and size** (jobs/engine/flops.py): forward GFLOPs per image, the run's training FLOPs estimated as
   3 × forward × images trained, the saved weights in MB.
-- **A deployable model** (jobs/engine/onnx_export.py): `model.onnx` beside `checkpoint.pt`, checked under ONNX
-  Runtime against the PyTorch model on the test images.
+- **A deployable model** (jobs/engine/onnx_export.py): `model.onnx` beside `checkpoint.pt`, only when ONNX
+  Runtime agrees with the PyTorch model on 99.9% of at least 1,000 test images (else `model.not-deployable.onnx`,
+  with its agreement and every exporter's attempt in result.json's `onnx`).
 - **Calibration** (jobs/engine/calibration.py) from the test probabilities, and **robustness**: accuracy on
   seeded corruptions of the test images (jobs/engine/corruptions.py).
 - **The test predictions** in `predictions.npz` (labels, predictions, probabilities, and the images the model
@@ -25,12 +26,14 @@ import torch
 from torch import nn
 
 from jobs.engine import calibration, flops, onnx_export, serving
+from jobs.engine.atomic import replacing
 from jobs.engine.augment import prepare_batch
 from jobs.engine.corruptions import CORRUPTIONS, corrupt
 from jobs.engine.tasks.detection_data import as_float
 
 PREDICTIONS_FILE = "predictions.npz"
 ONNX_FILE = "model.onnx"
+UNDEPLOYABLE_ONNX_FILE = onnx_export.not_deployable(ONNX_FILE).name  # an export that does not agree, kept apart
 CORRUPTION_SEED = 0  # one seed for every model: they are all scored on the very same corrupted pixels
 MAX_ERROR_IMAGES = 400  # most confidently wrong test images kept per model (784 bytes each)
 DETECTION_CANVASES = 6  # test canvases kept with their true and predicted boxes
@@ -113,7 +116,10 @@ def keep_predictions(model: nn.Module, task: Any, cfg: dict[str, Any], folder: P
               **extra}
     if probabilities is not None:
         arrays["probabilities"] = probabilities.astype(np.float16)  # 20 bytes an image: the file stays small
-    np.savez_compressed(Path(folder) / PREDICTIONS_FILE, **arrays)
+    # Whole or not at all (a full disk mid-write leaves no predictions.npz, never half of one); the temporary name
+    # ends in .npz, so numpy writes it as named.
+    with replacing(Path(folder) / PREDICTIONS_FILE) as temporary:
+        np.savez_compressed(temporary, **arrays)
     if probabilities is None:
         return {}
     summary = calibration.calibration_summary(probabilities, labels)
@@ -158,12 +164,15 @@ def measure_robustness(model: nn.Module, task: Any, cfg: dict[str, Any], device:
 
 
 def export_onnx(model: nn.Module, task: Any, cfg: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """model.onnx in FOLDER, checked on the first `onnx_check_images` test images (0 = all of them)."""
-    n = cfg["onnx_check_images"] or len(task.data.test_labels)
+    """model.onnx in FOLDER if deployable (else model.not-deployable.onnx), checked on the first
+    `onnx_check_images` test images (0 = all of them), and never on fewer than onnx_export.MIN_CHECK_IMAGES that
+    the test split has: fewer cannot show the agreement a deployable model needs."""
+    available = len(task.data.test_labels)
+    n = min(max(cfg["onnx_check_images"] or available, onnx_export.MIN_CHECK_IMAGES), available)
     images = prepare_batch(task.data.test_images[:n], False)
     result = onnx_export.export_and_check(model, images, task.data.test_labels[:n], Path(folder) / ONNX_FILE,
                                           latency_calls=cfg["serving_calls"])
     record = result.as_dict()
-    record["path"] = ONNX_FILE if result.path else None  # beside checkpoint.pt, wherever the folder ends up
+    record["path"] = Path(result.path).name if result.path else None  # beside checkpoint.pt, wherever it goes
     return {"onnx": record, "onnx_agreement": result.agreement, "onnx_accuracy": result.onnx_accuracy,
             "onnx_latency_ms_p50": (result.latency or {}).get("latency_ms_p50")}

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -34,9 +35,10 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.util.queue import Empty, Queue
 
+from jobs.engine.atomic import replacing
 from jobs.engine.cluster import Workers
 from jobs.engine.errors import Diverged
-from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE
+from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE, UNDEPLOYABLE_ONNX_FILE
 from jobs.engine.loop import SUMMARY_FILE, run_loop, train_func_per_worker
 from jobs.engine.progress import print_epoch, print_summary
 from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
@@ -211,12 +213,28 @@ def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, w
 
 
 def keep_beside_result(checkpoint: Path, run_dir: Path, move: bool = False) -> None:
-    """The final run's test predictions and ONNX model, from its last checkpoint to beside its result.json;
-    MOVE them out of a checkpoint the run owns (a retrain's), rather than keep a second ONNX file there."""
+    """The final run's test predictions and ONNX model (model.onnx, or model.not-deployable.onnx), from its last
+    checkpoint to beside its result.json, each whole or not at all (jobs/engine/atomic.py); MOVE them out of a
+    checkpoint the run owns (a retrain's), rather than keep a second ONNX file there."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in (PREDICTIONS_FILE, ONNX_FILE):
-        if (checkpoint / name).is_file():
-            (os.replace if move else shutil.copyfile)(checkpoint / name, run_dir / name)
+    onnx = (ONNX_FILE, UNDEPLOYABLE_ONNX_FILE)
+    for name in (PREDICTIONS_FILE, *onnx):
+        if not (checkpoint / name).is_file():
+            continue
+        if name in onnx:  # an earlier attempt's ONNX verdict is superseded by this one's: never both names
+            for other in set(onnx) - {name}:
+                (run_dir / other).unlink(missing_ok=True)
+        try:
+            if move:  # atomic within one filesystem, where a retrain's checkpoint lives beside its result
+                os.replace(checkpoint / name, run_dir / name)
+                continue
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        with replacing(run_dir / name) as temporary:  # whole or not at all: a copy cut short is never trusted
+            shutil.copyfile(checkpoint / name, temporary)
+        if move:
+            (checkpoint / name).unlink()
 
 
 def write_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers, started: float,

@@ -7,7 +7,6 @@ over.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -25,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 import models
+from jobs.engine import batches
 from jobs.engine.config import for_device
 from jobs.engine.data import Mnist, limit
 from jobs.engine.epoch import place, run_epoch
@@ -65,7 +65,11 @@ def run_loop(loop_config: dict[str, Any], session: Session) -> None:
     static = wants_static_step(cfg, device, world, task)
     optimizer = make_optimizer(param_groups(model, cfg), cfg, device, static)
     per_rank = task.train_size // world
-    steps_per_epoch = math.ceil(per_rank / cfg["batch_size"])
+    # config.check_shares refuses this on the driver; a caller that skipped it stops here, before any step.
+    if per_rank < batches.MIN_BATCH:
+        raise ValueError(f"{task.train_size} training images over {world} worker(s) leave each fewer than "
+                         f"{batches.MIN_BATCH}, a batch BatchNorm cannot train on")
+    steps_per_epoch = batches.steps_per_epoch(per_rank, cfg["batch_size"])
     total_steps = steps_per_epoch * cfg["epochs"]
     lrs = lr_table([g["lr"] for g in optimizer.param_groups], cfg, total_steps) if static else None
     schedule = make_schedule(optimizer, cfg, total_steps, cycle_momentum=not static)
@@ -98,6 +102,8 @@ def run_loop(loop_config: dict[str, Any], session: Session) -> None:
             loss_sum = step.epoch(indices)
             for _ in range(steps_per_epoch):  # the host scheduler follows, for checkpoints and the reported lr
                 schedule.step()
+            if step.fallback:  # the captured step failed and this run went on eagerly: result.json says why
+                state["step_fallback"] = step.fallback
         else:
             loss_sum = torch.zeros((), device=device)
             parts = check_parts(len(indices), cfg["batch_size"], cfg["val_checks_per_epoch"])
@@ -131,13 +137,14 @@ def resolve_data(data: Mnist | ray.ObjectRef) -> Mnist:
 
 
 def check_parts(size: int, batch_size: int, checks: int) -> list[tuple[int, int]]:
-    """[begin, end) of the epoch's parts between validation checks, on batch boundaries, so that the steps and
-    the learning-rate schedule are those of one unbroken epoch. At most CHECKS parts, never an empty one."""
-    if size == 0:
+    """[begin, end) of the epoch's parts between validation checks, on the batch boundaries of
+    jobs/engine/batches.py, so that the steps and the learning-rate schedule are those of one unbroken epoch (a
+    folded remainder stays with its batch). At most CHECKS parts, never an empty one."""
+    bounds = batches.batch_bounds(size, batch_size)
+    if not bounds:
         return [(0, 0)]
-    batches = math.ceil(size / batch_size)
-    per_part = math.ceil(batches / min(checks, batches))
-    return list(itertools.pairwise([*range(0, size, per_part * batch_size), size]))
+    per_part = math.ceil(len(bounds) / min(checks, len(bounds)))
+    return [(bounds[i][0], bounds[min(i + per_part, len(bounds)) - 1][1]) for i in range(0, len(bounds), per_part)]
 
 
 def check_within_epoch(session: Session, model: nn.Module, task: Any, epoch: float,
@@ -253,7 +260,8 @@ def summarise(run: EpochEnd, val: dict[str, Any]) -> dict[str, Any]:
     into result.json as they are."""
     state = run.state
     return {"history": state["history"], "train_time_s": state["train_time_s"],
-            "compile_time_s": state.get("compile_time_s", 0.0), "config": run.cfg,
+            "compile_time_s": state.get("compile_time_s", 0.0), "step_fallback": state.get("step_fallback"),
+            "config": run.cfg,
             "started_at": state.get("started_at"), "first_step_at": state.get("first_step_at"),
             "images_per_s": state["train_images"] / max(state["train_time_s"], 1e-9),
             "params": models.count_parameters(run.model), "peak_memory_mb": peak_memory_mb(run.device),

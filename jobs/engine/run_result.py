@@ -82,6 +82,8 @@ class RunResult:
     onnx: dict[str, Any] = field(default_factory=dict)
     final_evaluation_errors: dict[str, str] = field(default_factory=dict)  # what could not be measured, why
     compile_time_s: float = 0.0  # capture of the static step, not in train_time_s
+    # Why the captured CUDA step failed and the run trained with the eager step (jobs/engine/static_step.py).
+    step_fallback: str | None = None
     val_accuracy: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     confusion_matrix: list[list[int]] | None = None
