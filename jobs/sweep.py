@@ -17,7 +17,7 @@ from jobs.engine.loopback import prefer_loopback
 from tune.cost_columns import price_flag
 from tune.sweep_checks import configs_for, read_space_file, validate
 from tune.sweep_folder import check_name, check_writable
-from tune.sweep_plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, start_in_own_folder
+from tune.sweep_plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
 
 
 def parse_args(argv: list[str] | None) -> Any:
@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--resume", nargs="?", const="", metavar="SWEEP_FOLDER",
                         help="continue a sweep whose driver died: the folder given, else OUTPUT/latest")
+    parser.add_argument("--resume-or-start", action="store_true",
+                        help="with --name: continue the sweep OUTPUT/NAME if it exists (its flags checked as --resume "
+                             "checks them), else start it; for a job a cluster may run again (a RayJob's retry)")
     parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY=VALUE",
                         help="override a config key for every architecture that has it; repeatable")
     parser.add_argument("--space", help="JSON file: {model: {key: {kind: args}}} replacing tune/spaces.py entries")
@@ -54,7 +57,8 @@ def parse_args(argv: list[str] | None) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prices = price_flag(args.price)
-    if args.resume is not None:
+    resuming = resumes(args)
+    if resuming:
         sweep = resume_sweep(args)
         configs = {m: configs_for(m, sweep.preset, sweep.overrides) for m in sweep.models}
         check_plan_unchanged(sweep, configs)
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.engine.cluster import check_reachable
 
         check_reachable(address)
-    if args.resume is None:
+    if not resuming:
         start_in_own_folder(sweep, output, args.name)
     from jobs.engine.cluster import connect
 

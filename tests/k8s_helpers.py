@@ -21,7 +21,7 @@ K8S = REPO / "k8s"
 SCHEMAS = REPO.parent / "shared" / "schemas" / "kuberay"
 CRD_FILES = {"RayJob": "ray.io_rayjobs.yaml", "RayCluster": "ray.io_rayclusters.yaml"}
 OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/cluster")
-ENTRYPOINT = "python -m jobs.sweep --preset full --output /results"
+ENTRYPOINT = "python -m jobs.sweep --preset full --output /results --resume-or-start --name archsweep-sweep"
 # The results volume's mount point in every Ray pod.
 RESULTS_MOUNT = "/results"
 

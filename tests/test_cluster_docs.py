@@ -116,3 +116,15 @@ def test_readme_submits_the_rayjob_command() -> None:
     for command in commands:
         args = sweep.parse_args(shlex.split(command)[3:])
         sweep.validate(args)  # raises UsageError on what the CLI would refuse
+
+
+def test_the_docs_resume_the_rayjobs_sweep_by_hand() -> None:
+    """docs/cluster.md's resume by hand continues the RayJob's own sweep, OUTPUT/NAME of its entrypoint: both
+    ways it gives (the RayJob applied again, and --resume on the RayCluster) name that folder."""
+    words = shlex.split(ENTRYPOINT)
+    folder = f"{words[words.index('--output') + 1]}/{words[words.index('--name') + 1]}"
+    lines = shell_lines("docs/cluster.md")
+    commands = [line[line.index("python -m jobs.sweep"):] for line in lines if "python -m jobs.sweep" in line]
+    assert folder in [sweep.parse_args(shlex.split(command)[3:]).resume for command in commands]
+    assert "kubectl delete rayjob archsweep-sweep" in lines
+    assert any(line.startswith("kubectl apply -k k8s/overlays/") for line in lines)

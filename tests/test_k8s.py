@@ -13,6 +13,7 @@ import shlex
 import kubernetes_validate
 import pytest
 
+from jobs import sweep as sweep_cli
 from tests.k8s_helpers import (
     CRD_FILES,
     ENTRYPOINT,
@@ -183,6 +184,19 @@ def test_cpu_rayjob_runs_the_same_command_with_a_smaller_preset() -> None:
     preset = full.index("--preset") + 1
     assert small[:preset] + small[preset + 1:] == full[:preset] + full[preset + 1:]
     assert small[preset] in ("smoke", "quick")
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/gpu", "overlays/cpu"])
+def test_a_rayjob_that_lost_its_head_is_retried_and_its_retry_continues_the_same_sweep(folder: str) -> None:
+    """KubeRay retries a failed RayJob backoffLimit times, each on a new cluster and the same volume: the entrypoint
+    names its sweep and continues it (--resume-or-start), with --name last, where the Kubeflow run puts its own."""
+    spec = the_rayjob(folder)["spec"]
+    assert spec["backoffLimit"] >= 1
+    words = shlex.split(spec["entrypoint"])
+    assert "--resume-or-start" in words and "--resume" not in words
+    assert words[-2] == "--name" and words.count("--name") == 1
+    sweep_args = sweep_cli.parse_args(words[3:])
+    assert sweep_args.resume_or_start and sweep_args.name == words[-1]
 
 
 @pytest.mark.parametrize("folder", ["base", "overlays/gpu", "overlays/cpu"])

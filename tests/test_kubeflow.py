@@ -196,7 +196,7 @@ def test_run_rayjob_step_waits_for_kuberay_and_fails_with_the_job(steps: dict[st
     rayjob = the_rayjob("overlays/gpu")
     assert body["metadata"]["name"] == "archsweep-5f3a9c21"
     # The overlay's RayJob, its sweep named after it so that fetch-report finds this run's report.
-    assert body["spec"]["entrypoint"] == rayjob["spec"]["entrypoint"] + " --name archsweep-5f3a9c21"
+    assert body["spec"]["entrypoint"] == rayjob["spec"]["entrypoint"].replace("archsweep-sweep", "archsweep-5f3a9c21")
     assert {**body["spec"], "entrypoint": rayjob["spec"]["entrypoint"]} == rayjob["spec"]
 
     line = stop_line(failed)

@@ -28,7 +28,8 @@ def test_the_cluster_command_runs_locally_with_only_its_values_changed(tmp_path)
 
 
 @pytest.mark.slow
-def test_the_cluster_command_through_ray_job_submit_to_a_token_auth_head(ray_head_cluster, mnist_dir, tmp_path):
+def test_the_cluster_command_through_ray_job_submit_to_a_token_auth_head(ray_head_cluster, ray_local, mnist_dir,
+                                                                       tmp_path, capsys):
     # The RayJob's entrypoint at the smoke preset for one architecture, small: what a sweep does on a cluster it
     # joins through `ray job submit` (every architecture, the grid, failures and ASHA are the session's reference
     # sweep's, tests/test_reference_sweep.py). A dead proxy and an empty NO_PROXY in the job's own env_vars: the
@@ -39,7 +40,7 @@ def test_the_cluster_command_through_ray_job_submit_to_a_token_auth_head(ray_hea
     volume = Path(command[command.index("--output") + 1])
     env_vars = {"MNIST_DATA_DIR": str(mnist_dir), "https_proxy": "http://127.0.0.1:9",
                 "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
-    url, env = ray_head_cluster
+    url, env = ray_head_cluster.url, ray_head_cluster.env
     submitted = submit(
         [RAY, "job", "submit", "--address", url, "--submission-id", "sweep-smoke", "--working-dir", str(REPO),
          "--runtime-env-json", json.dumps({"env_vars": env_vars}), "--", *command],
@@ -68,3 +69,17 @@ def test_the_cluster_command_through_ray_job_submit_to_a_token_auth_head(ray_hea
     html = (output / "report.html").read_text()
     assert fmt_accuracy(row["test_accuracy"], row["test_accuracy_std"]) in html
     assert f"report: {output / 'report.html'}" in submitted.stdout  # the job's own summary reached the submitter
+
+    # The same command again, as KubeRay runs it after a lost head (backoffLimit): it continues the named sweep
+    # (in this process, on the session's Ray: the cheap form of a second cluster), and retrains nothing.
+    assert output.name == command[command.index("--name") + 1]
+    kept = {name: (output / name).read_bytes() for name in ("trials.json", "final/cnn/seed0/result.json")}
+    from jobs.sweep import main as sweep_main
+
+    assert sweep_main([*command[3:], "--data-dir", str(mnist_dir)]) == 0
+    again = capsys.readouterr().out
+    assert f"resuming sweep {output.name} in {output}" in again and "cnn: already done in this sweep, kept" in again
+    assert "retraining the best" not in again and "  cnn trial " not in again, again[-2000:]
+    assert "cnn seed 0: epoch" not in again and "continuing its search" not in again
+    assert {name: (output / name).read_bytes() for name in kept} == kept
+    assert [p for p in volume.iterdir() if not p.is_symlink()] == [output]  # no second sweep folder

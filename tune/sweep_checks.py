@@ -103,8 +103,9 @@ def try_config(model: str, base: dict[str, Any], sampled: dict[str, Any]) -> Non
         raise UsageError(f"{shown}: {str(exc).removeprefix('--set ')}") from None
 
 
-def check_resume(args: Any, recorded: Any) -> None:
-    """A flag given with --resume must say what the recorded sweep says; naming the recorded values otherwise."""
+def check_resume(args: Any, recorded: Any, resume_flag: str = "--resume") -> None:
+    """A flag given with --resume (or --resume-or-start, RESUME_FLAG) must say what the recorded sweep says; naming
+    the recorded values otherwise."""
     given = {
         "preset": args.preset,
         "models": None if args.models is None else model_list(args.models),
@@ -123,8 +124,8 @@ def check_resume(args: Any, recorded: Any) -> None:
         said = ", ".join(f"{flag(key)} {as_text(given[key])}" for key in clashes)
         record = " ".join(f"{flag(key)} {as_text(getattr(recorded, key))}" for key in (
             "preset", "models", "search", "samples", "seeds", "search_seed", "overrides"))
-        raise UsageError(f"--resume: {recorded.output} was recorded with {record}; {said} contradicts it (leave "
-                         f"the flag out to continue that sweep, or start a new sweep without --resume)")
+        raise UsageError(f"{resume_flag}: {recorded.output} was recorded with {record}; {said} contradicts it (leave "
+                         f"the flag out to continue that sweep, or start a new sweep without {resume_flag})")
 
 
 def flag(key: str) -> str:

@@ -10,16 +10,41 @@ from jobs.engine.errors import UsageError
 from tune.presets import SWEEPS
 from tune.spaces import space_of
 from tune.sweep_checks import check_resume
-from tune.sweep_folder import check_writable, claim, find_sweep, point_latest
+from tune.sweep_folder import SWEEP_FILE, check_name, check_writable, claim, find_sweep, point_latest
 from tune.sweep_record import Sweep
+
+
+def resumes(args: Any) -> bool:
+    """Whether this run continues a recorded sweep: --resume, or --resume-or-start (with --name) where OUTPUT/NAME
+    holds one. A job that a cluster retries after it lost its head runs the same command again: the first run
+    starts the named sweep, every later one continues it. UsageError for --resume-or-start without --name, or with
+    --resume."""
+    if not getattr(args, "resume_or_start", False):
+        return args.resume is not None
+    if args.resume is not None:
+        raise UsageError("--resume-or-start and --resume: give one (--resume-or-start continues OUTPUT/NAME if it "
+                         "holds a sweep, else starts it)")
+    if not args.name:
+        raise UsageError("--resume-or-start needs --name NAME: the sweep folder OUTPUT/NAME that a retried run "
+                         "continues")
+    folder = Path(args.output) / check_name(args.name)
+    if (folder / SWEEP_FILE).is_file():
+        return True
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()  # claimed by a run that was killed before it wrote anything: nothing in it to keep
+    elif folder.exists():
+        raise UsageError(f"--resume-or-start: {folder} exists but holds no {SWEEP_FILE}, so it is no sweep to "
+                         "continue and not an empty folder to start one in; move it aside or choose another --name")
+    return False
 
 
 def resume_sweep(args: Any) -> Sweep:
     """The sweep --resume names (its folder, OUTPUT/NAME with --name, else OUTPUT/latest), checked against ARGS."""
+    flag = "--resume-or-start" if getattr(args, "resume_or_start", False) else "--resume"
     where = Path(args.resume) if args.resume else Path(args.output) / args.name if args.name else Path(args.output)
-    sweep = Sweep.load(find_sweep(where, "--resume"), "--resume")
-    check_resume(args, sweep)
-    check_writable(sweep.output, "--resume")
+    sweep = Sweep.load(find_sweep(where, flag), flag)
+    check_resume(args, sweep, flag)
+    check_writable(sweep.output, flag)
     print(f"resuming sweep {sweep.name} in {sweep.output}", flush=True)
     return sweep
 

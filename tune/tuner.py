@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +20,17 @@ from ray.tune.schedulers import ASHAScheduler
 from jobs.engine import config as run_config
 from jobs.engine.cluster import Workers
 from jobs.engine.launch import train_in_trial
+from jobs.engine.lost_node import lost_node
 from jobs.engine.progress import say
 from tune.search import search_algorithm
+from tune.trial_failures import OwnFailure, TrialRetries, record_own_failure, recorded_own_failure
+from tune.trials import short_reason
 
 METRIC, MODE = "val_accuracy", "max"
 REGISTRY_LOCK = threading.Lock()
+# Times a trial that lost its node, worker process or actor is run again from its last checkpoint. A preemption
+# Ray was told of (a drained spot node) is not counted at all (tune/experiment/trial.py `_handle_ray_actor_error`).
+NODE_LOSS_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,22 @@ def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
-    """The trial's trainable: validate the sampled point, then train it, reporting every epoch to Tune."""
-    train_in_trial(setup.model, trial_config(setup, sampled), setup.data_ref, setup.workers, setup.train_storage)
+    """The trial's trainable: validate the sampled point, then train it, reporting every epoch to Tune.
+
+    Raises what the training raised. A failure of the trial's own (anything but a lost node, worker or actor) is
+    recorded first, so that a rerun of the trial (a Tune retry, a resumed search) raises OwnFailure at once.
+    """
+    trial_id = ray_tune.get_context().get_trial_id()
+    recorded = recorded_own_failure(setup.train_storage, trial_id)
+    if recorded is not None:
+        raise OwnFailure(recorded)
+    try:
+        train_in_trial(setup.model, trial_config(setup, sampled), setup.data_ref, setup.workers, setup.train_storage)
+    except Exception as exc:
+        if not lost_node(exc):
+            reason = short_reason("".join(traceback.format_exception_only(exc)))
+            record_own_failure(setup.train_storage, trial_id, reason or type(exc).__name__)
+        raise
 
 
 def trial_resources(workers: Workers) -> dict[str, float]:
@@ -123,15 +144,21 @@ def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, s
                                     reuse_actors=True),
         # A trial keeps only its latest checkpoint: all a resume or a retry after a lost node needs. Every epoch's
         # checkpoint of every trial kept would fill a cluster's volume (a vgg16 one with AdamW state is ~1.5 GB).
+        # A trial that loses its node is run again from its latest checkpoint on the nodes that remain; one that
+        # failed for its own config fails again at once (tune/trial_failures.py).
         run_config=ray_tune.RunConfig(name=name, storage_path=storage, verbose=0,
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=1),
-                                      callbacks=[TrialLog(setup.model, epochs), TBXLoggerCallback()]),
+                                      failure_config=ray_tune.FailureConfig(max_failures=NODE_LOSS_RETRIES),
+                                      callbacks=[TrialLog(setup.model, epochs), TrialRetries(setup.model,
+                                                 setup.train_storage), TBXLoggerCallback()]),
     )
 
 
 def restore_tuner(setup: TrialSetup, path: str) -> ray_tune.Tuner:
-    """Continue an interrupted search: finished trials keep their results and are not run again."""
-    return ray_tune.Tuner.restore(path, trainable=trainable(setup), resume_unfinished=True, resume_errored=False,
+    """Continue an interrupted search: finished trials keep their results and are not run again; unfinished
+    trials, and trials that errored (a lost node, or retries used up), continue from their latest checkpoint. A
+    trial that failed for its own config is among the errored, and fails again at once (`run_trial`)."""
+    return ray_tune.Tuner.restore(path, trainable=trainable(setup), resume_unfinished=True, resume_errored=True,
                               restart_errored=False)
 
 

@@ -40,7 +40,8 @@ from jobs.engine.cluster import Workers
 from jobs.engine.errors import Diverged
 from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE, UNDEPLOYABLE_ONNX_FILE
 from jobs.engine.loop import SUMMARY_FILE, run_loop, train_func_per_worker
-from jobs.engine.progress import print_epoch, print_summary
+from jobs.engine.lost_node import lost_node
+from jobs.engine.progress import print_epoch, print_summary, say
 from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
 from jobs.engine.sessions import DIVERGED_FILE, TaskSession, TuneSession
 
@@ -124,6 +125,12 @@ def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, 
     from ray.tune.integration.ray_train import TuneReportCallback
 
     trial_id = ray_tune.get_context().get_trial_id()
+    # No restarts inside the trial (max_failures=0): Ray Train retries every worker-group error alike, and a run
+    # restarted from its checkpoint passes an injected fail_at_epoch, so a trial's own failure would not stay
+    # failed. A worker lost with its node fails the trial instead, and Tune's FailureConfig runs the trial again
+    # (tune/tuner.py): this trainer, under the same name in the same storage, then continues from its latest
+    # checkpoint (Ray Train restores a run's checkpoints from its folder). A preemption that Ray was told of is
+    # retried in here all the same (Ray Train's max_preemption_failures, unlimited by default).
     trainer = make_trainer(model, config, data_ref, workers, train_storage, name=trial_id, max_failures=0,
                            callbacks=[TuneReportCallback()])
     result = trainer.fit()
@@ -133,7 +140,9 @@ def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, 
                 raise Diverged((Path(folder) / DIVERGED_FILE).read_text())
 
 
-ATTEMPTS = 2  # as FailureConfig(max_failures=1): a worker that dies is replaced once, from the last checkpoint
+# A retrain whose worker process or node goes away runs again from its last checkpoint, at most twice, as a sweep's
+# trials do (tune/tuner.py NODE_LOSS_RETRIES).
+ATTEMPTS = 3
 
 
 # A generator task streams each epoch's metrics to the driver as it ends. Ray's own retry would replay the
@@ -207,8 +216,10 @@ def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, w
                     print_epoch(item["epoch"], label)
             break
         except RayError as exc:
-            if isinstance(exc, RayTaskError) or attempt == ATTEMPTS:
-                raise  # the loop itself raised: running it again would raise again
+            # The loop itself raised (a RayTaskError that wraps no lost node): running it again would raise again.
+            if (isinstance(exc, RayTaskError) and not lost_node(exc)) or attempt == ATTEMPTS:
+                raise
+            say(f"{label}lost its worker ({type(exc).__name__}); run again from its last checkpoint in {run_dir}")
     return write_result(model, config, summary, workers, started, started_at, run_dir, show_progress)
 
 

@@ -71,7 +71,9 @@ def run_rayjob(manifests: str, run_id: str, poll_seconds: int, timeout_seconds: 
     # name would collide with the previous run.
     name = f"archsweep-{run_id.lower()[:8]}"
     rayjob["metadata"]["name"] = name
-    rayjob["spec"]["entrypoint"] += f" --name {name}"
+    # The run's own sweep: the entrypoint's --name (its last flag) becomes the run's; a retry of this RayJob
+    # continues that sweep (--resume-or-start), and no other run's.
+    rayjob["spec"]["entrypoint"] = rayjob["spec"]["entrypoint"].rsplit(" --name ", 1)[0] + f" --name {name}"
     custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", rayjob)
     print(f"created RayJob {namespace}/{name}; follow it with: kubectl -n {namespace} get rayjob {name} -w")
 
