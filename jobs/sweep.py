@@ -9,11 +9,11 @@ after every step, so `--resume` continues a killed sweep without redoing finishe
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from jobs.engine.errors import ArgumentParser, run_cli
 from jobs.engine.loopback import prefer_loopback
+from jobs.engine.storage import check_storage
 from tune.cost_columns import price_flag
 from tune.sweep_checks import configs_for, read_space_file, validate
 from tune.sweep_folder import check_name, check_writable
@@ -33,8 +33,10 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--output", default="results",
                         help="each sweep gets its own folder OUTPUT/<name>/; OUTPUT/latest is the newest")
     parser.add_argument("--name", help="the sweep's folder name (default: sweep-PRESET-DATE-TIME)")
-    parser.add_argument("--storage", help="Tune/Train storage: folder or URI such as s3://... (default: the sweep's "
-                                          "folder/tune)")
+    parser.add_argument("--storage", help="where the search trials' results and checkpoints go: a folder, or a URI "
+                                          "such as s3://BUCKET/PREFIX, its endpoint and keys in AWS_ENDPOINT_URL, "
+                                          "AWS_ACCESS_KEY_ID, ... (default: the sweep's folder/tune); the retrains, "
+                                          "records and report stay in the sweep's folder")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--resume", nargs="?", const="", metavar="SWEEP_FOLDER",
                         help="continue a sweep whose driver died: the folder given, else OUTPUT/latest")
@@ -66,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         names, configs = validate(args)
         sweep = plan_sweep(args, names, read_space_file(args.space, configs))
         sweep.plan = effective_plan(sweep, configs)
-        output = check_writable(Path(args.output), "--output")
+        output = check_writable(args.output, "--output")
         if args.name:
             check_name(args.name)
-        if args.storage and "://" not in args.storage:
-            check_writable(Path(args.storage), "--storage")
+    if sweep.storage:  # Tune's trials: a folder, or a URI (s3://...) opened and written to as Ray will
+        check_storage(sweep.storage, "--storage")
     if prices is not None:
         sweep.prices = prices.as_dict()
     from jobs.engine.data import load_mnist

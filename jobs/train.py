@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import models
 from jobs.engine import config as run_config
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.loopback import prefer_loopback
+from jobs.engine.storage import check_folder_name, check_writable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = run_config.resolve(args.model, args.preset, args.overrides)
     # Everything a user can get wrong is checked before Ray starts.
+    output = check_writable(args.output, "--output")  # Ray Train's storage and the run's result.json: a folder
+    if args.name:
+        check_folder_name(args.name)
     from jobs.engine.data import load_mnist
     from jobs.engine.preflight import check_model_assets
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {args.model} ({args.preset} preset) on {workers.count} worker(s), "
           f"{'GPU' if workers.use_gpu else 'CPU'}; {data.sizes()['train']} train / {data.sizes()['val']} val "
           f"images before the preset's limits", flush=True)
-    train_with_ray_train(args.model, config, ray.put(data), workers, Path(args.output), name,
+    train_with_ray_train(args.model, config, ray.put(data), workers, output, name,
           max_failures=args.max_failures)
     return 0
 

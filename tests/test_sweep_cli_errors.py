@@ -79,10 +79,37 @@ def test_an_unwritable_folder(flag, tmp_path, capsys, mnist_dir, no_ray):
     assert_usage_error(sweep_error(capsys, mnist_dir, *args), f"{flag} /proc/forbidden: cannot create or write")
 
 
-def recorded_sweep(output, name="sweep-a"):
+@pytest.mark.parametrize(("flag", "value", "fragment"), [
+    ("--output", "s3://bucket/sweeps", "a local folder is needed here, not a URI"),
+    ("--storage", "s3://bucket/x?endpoint_override=127.0.0.1:9000", "set them in the environment"),
+])
+def test_a_uri_where_it_cannot_work(flag, value, fragment, tmp_path, capsys, mnist_dir, no_ray, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a URI taken for a folder would be created here, as ./s3:/bucket/sweeps
+    args = ["--models", "cnn", "--preset", "smoke", "--output", str(tmp_path / "out"), flag, value]
+    assert_usage_error(sweep_error(capsys, mnist_dir, *args), f"{flag} {value}: ", fragment)
+    assert not (tmp_path / "s3:").exists()
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []  # no sweep folder claimed
+
+
+@pytest.mark.process  # the check of a storage URI runs in a child process
+def test_a_storage_uri_is_checked_before_ray_starts_and_again_on_resume(tmp_path, capsys, mnist_dir, no_ray,
+                                                                        monkeypatch):
+    args = ["--models", "cnn", "--preset", "smoke", "--output", str(tmp_path), "--storage", "foo://bucket/x"]
+    assert_usage_error(sweep_error(capsys, mnist_dir, *args), "--storage foo://bucket/x: ", "no filesystem for 'foo://'")
+    assert list(tmp_path.iterdir()) == []
+    # A sweep recorded with an S3 storage, resumed where its endpoint cannot be reached (AWS_ENDPOINT_URL).
+    from tests.ray_head import free_port
+
+    folder = recorded_sweep(tmp_path / "out", storage="s3://sweeps/archsweep")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    proc = sweep_error(capsys, mnist_dir, "--resume", str(folder))
+    assert_usage_error(proc, "--storage s3://sweeps/archsweep: cannot reach http://127.0.0.1:")
+
+
+def recorded_sweep(output, name="sweep-a", storage=None):
     folder = output / name
     folder.mkdir(parents=True)
-    Sweep(folder, ["cnn"], name, str(folder / "tune"), "smoke", "random", 1, 1, ["lr=0.001"]).save()
+    Sweep(folder, ["cnn"], name, storage or str(folder / "tune"), "smoke", "random", 1, 1, ["lr=0.001"]).save()
     (output / "latest").symlink_to(name)
     return folder
 

@@ -64,6 +64,27 @@ def test_unreachable_address(mnist_dir, capsys):
     assert_usage_error(proc, "Ray cluster not reachable")
 
 
+@pytest.mark.parametrize("case", ["read-only", "under a file", "a file", "a URI", "name with a separator",
+                                  "name that climbs"])
+def test_an_output_or_name_that_cannot_hold_the_run(case, tmp_path, mnist_dir, capsys, monkeypatch):
+    import jobs.engine.cluster
+
+    monkeypatch.setattr(jobs.engine.cluster, "connect", lambda *a, **k: pytest.fail("Ray started before the check"))
+    monkeypatch.chdir(tmp_path)  # a URI taken for a folder would be created here, as ./s3:/bucket/runs
+    (tmp_path / "a-file").write_text("x")
+    output, name, fragments = {
+        "read-only": ("/proc/archsweep", None, ["--output /proc/archsweep: cannot create or write there"]),
+        "under a file": (f"{tmp_path}/a-file/runs", None, [f"--output {tmp_path}/a-file/runs: cannot create"]),
+        "a file": (f"{tmp_path}/a-file", None, [f"--output {tmp_path}/a-file: cannot create or write there"]),
+        "a URI": ("s3://bucket/runs", None, ["--output s3://bucket/runs: a local folder is needed here, not a URI"]),
+        "name with a separator": ("out", "a/b", ["--name 'a/b': use letters"]),
+        "name that climbs": ("out", "..", ["--name '..': use letters"]),
+    }[case]
+    args = ["--model", "cnn", "--preset", "smoke", "--data-dir", str(mnist_dir), "--output", output]
+    assert_usage_error(run_in_process(main, [*args, *(["--name", name] if name else [])], capsys), *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", *(["out"] if name else [])]
+
+
 def test_bad_flag_value_is_one_line(capsys):
     assert_usage_error(run_in_process(main, ["--model", "cnn", "--workers", "two"], capsys), "--workers")
 

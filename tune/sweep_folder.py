@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 from jobs.engine.errors import UsageError
 from jobs.engine.run_result import RESULT_FILE
+from jobs.engine.storage import FOLDER_NAME
+from jobs.engine.storage import check_writable as check_writable  # its callers' import, kept
 
 LATEST = "latest"
 SWEEP_FILE = "sweep.json"
@@ -23,19 +24,7 @@ COMPARISON_FILES = {ext: f"comparison.{ext}" for ext in ("csv", "json", "md")}
 FINAL = "final"  # FINAL/<model>/seed<k>/result.json: the retrains of a sweep's best configurations
 TUNE_STORAGE = "tune"  # the default storage of Tune's trials, inside the sweep's folder
 # A sweep name becomes a folder name (and a Tune experiment name): no separators, no leading dot.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def check_writable(folder: Path, flag: str) -> Path:
-    """Create FOLDER if needed and prove a file can be written there; a UsageError naming FLAG otherwise."""
-    folder = Path(folder).expanduser().resolve()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".archsweep-write-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{flag} {folder}: cannot create or write there ({exc.strerror or exc})") from None
-    return folder
+NAME = FOLDER_NAME
 
 
 def check_name(name: str) -> str:
