@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
                         help="US dollars per vCPU-hour and per GPU-hour for the report's costs, recorded in sweep.json "
                              "(default: tune/cost.py DEFAULT_PRICES, a dated public list price)")
+    parser.add_argument("--keep-trial-checkpoints", action="store_true",
+                        help="keep every trial's latest checkpoint after its architecture's best trial is chosen "
+                             "(default: removed then; recorded in sweep.json, so a resume keeps them too)")
     return parser.parse_args(argv)
 
 
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         check_storage(sweep.storage, "--storage")
     if prices is not None:
         sweep.prices = prices.as_dict()
+    sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or args.keep_trial_checkpoints
     from jobs.engine.data import load_mnist
 
     data = load_mnist(args.data_dir)

@@ -10,6 +10,7 @@ import shutil
 from datetime import datetime
 
 import pytest
+import torch
 
 from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE
 from tests.reference_sweep import MODELS, TRAINED, copy_of, snapshot, sweep_folders
@@ -118,6 +119,32 @@ def test_a_final_run_measures_serving_compute_onnx_calibration_and_robustness(re
     assert (run / "checkpoint" / "checkpoint.pt").is_file()  # the retrained weights stay
 
 
+def test_the_search_keeps_its_trials_results_not_their_checkpoints_and_a_retrain_its_weights(reference_sweep):
+    """The sweep's disk, bounded (issue 25): said before training; each architecture's trial checkpoints removed
+    once its best trial is chosen, every trial's results kept; a finished retrain keeps no optimizer state."""
+    folder, out = reference_sweep.folder, reference_sweep.stdout
+    assert out.index("disk: this sweep needs at most ") < out.index(" trial ")
+    for model in TRAINED:
+        assert f"{model}: best trial chosen; its trials' checkpoints removed (" in out, model
+    assert not list((folder / "tune").rglob("checkpoint_0*"))
+    trials = reference_sweep.load("trials.json")
+    assert len(list((folder / "tune").rglob("params.json"))) == len(trials)  # trials.json's and TensorBoard's source
+    # Each trial's record carries the driver's stamps as written when it started and ended (a resume reads them).
+    stamps = [json.loads(p.read_text()) for p in (folder / "tune").rglob("driver_times.json")]
+    assert {(t["trial_id"], t["started_at"], t["finished_at"]) for t in stamps} == {
+        (t["trial_id"], t["started_at"], t["finished_at"]) for t in trials}
+    weights = 0
+    for model in TRAINED:
+        saved = torch.load(folder / "final" / model / "seed0" / "checkpoint" / "checkpoint.pt", weights_only=False,
+                           mmap=True)
+        assert saved["optimizer"]["state"] == {} and saved["optimizer"]["param_groups"], model
+        weights += sum(v.numel() * v.element_size() for v in saved["model"].values())
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    # A regression guard: the weights twice (checkpoint.pt and model.onnx) and some MB of results and logs. With
+    # every trial's checkpoints and the retrains' AdamW state kept it was over three times the weights more.
+    assert size < 2 * weights + 16e6, (size, weights)
+
+
 def test_models_that_cannot_train_get_rows_that_say_why(reference_sweep):
     rows = rows_of(reference_sweep)
     for name in ("vgg16", "alexnet"):  # no ImageNet weights, and the download fails behind the dead proxy
@@ -136,17 +163,34 @@ def test_the_report_shows_this_sweep(reference_sweep):
 
 
 def test_jobs_report_rebuilds_the_comparison_and_the_report_from_the_folder_alone(reference_sweep, tmp_path, capsys):
+    from jobs.engine.errors import UsageError
     from jobs.report import main as report_main
 
     output = copy_of(reference_sweep, tmp_path)
     folder = output / reference_sweep.folder.name
     for name in OUTPUT_FILES[2:]:
         (folder / name).unlink()
+    # Torn records (issue 25): a result.json copied half-way and a trials.json emptied are named, left out and left
+    # where they are (a resume redoes them); a comparison.json cut short is rebuilt whole.
+    result = folder / "final" / "vit" / "seed0" / "result.json"
+    result.write_bytes(result.read_bytes()[:5000])
+    (folder / "trials.json").write_text("")
+    (folder / "comparison.json").write_text('[{"model": "cnn", ')
     assert report_main([str(output)]) == 0  # OUTPUT means its latest sweep
-    assert f"wrote {folder / 'report.html'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {folder / 'report.html'}" in out
+    assert f"{result}: torn record (not whole JSON: " in out and "left out of this report" in out
+    assert f"{folder / 'trials.json'}: torn record (empty), left out of this report" in out
+    assert len(result.read_bytes()) == 5000 and (folder / "trials.json").read_text() == ""
     for name in OUTPUT_FILES[2:]:
         assert (folder / name).is_file(), name
-    assert json.loads((folder / "comparison.json").read_text()) == reference_sweep.load("comparison.json")
+    rows = {row["model"]: row for row in json.loads((folder / "comparison.json").read_text())}
+    assert rows["vit"]["test_accuracy"] is None and rows_of(reference_sweep)["vit"]["test_accuracy"] > 0
+    for model in ("cnn", "faster_rcnn"):
+        assert rows[model]["test_accuracy"] == rows_of(reference_sweep)[model]["test_accuracy"], model
+    (folder / "sweep.json").write_text('{"models": ["cnn"')  # torn, and nothing to rebuild it from: an error line
+    with pytest.raises(UsageError, match="sweep.json is not valid JSON"):
+        report_main([str(output)])
 
 
 def test_resuming_a_finished_sweep_does_nothing(reference_sweep, ray_local, mnist_dir, tmp_path, capsys,

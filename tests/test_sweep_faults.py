@@ -155,6 +155,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     first = sweep_command(output, "--samples", "3", "--data-dir", str(mnist_dir))
     finished, log = run_until_trials_finish(first, 2, {**os.environ})
     assert len(finished) >= 2, log[-3000:]
+    # The driver's start and end of each trial, stamped as it started and ended, in the trial's own folder.
+    stamped = driver_stamps(output)
+    assert set(finished) <= set(stamped), (finished, stamped)
 
     # --resume alone continues OUTPUT/latest.
     resumed = in_process(capsys, *sweep_command(output, "--resume", "--data-dir", str(mnist_dir))[3:])
@@ -165,6 +168,11 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     trials = load(sweep / "trials.json")
     assert len(trials) == 3 and set(finished) <= {t["trial_id"] for t in trials}
     assert all(t["status"] in ("ok", "stopped") for t in trials)
+    for trial in trials:  # a finished trial's record keeps the stamps of the run that ran it (before: new ones)
+        if trial["trial_id"] in finished:
+            assert (trial["started_at"], trial["finished_at"]) == stamped[trial["trial_id"]], trial
+    # Its search ended and its best trial chosen, no trial checkpoint is kept; the trials' results are.
+    assert not list((sweep / "tune").rglob("checkpoint_0*")) and len(list((sweep / "tune").rglob("progress.csv"))) == 3
     retrained = sweep / "final" / "cnn" / "seed0" / "result.json"
     before = retrained.read_bytes()
 
@@ -185,10 +193,19 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     output.rename(tmp_path / "gone")
     record = load(copy / "sweep.json")
     assert record["storage"] == ""  # the default storage is the sweep folder's own, wherever it is
-    record["status"]["cnn"]["status"] = "running"
+    recorded = {t["trial_id"]: t for t in load(copy / "trials.json")}
+    record["status"]["cnn"] = {"status": "running"}  # killed before its search ended
     (copy / "sweep.json").write_text(json.dumps(record))
     (copy / "final" / "cnn" / "seed0" / "result.json").unlink()
     moved = in_process(capsys, "--resume", str(copy), "--data-dir", str(mnist_dir))
     assert f"continuing its search from {copy / 'tune'}" in moved, moved[-2000:]
     assert "  cnn trial " not in moved  # every trial was restored, none run again
+    # Rebuilt from the copy's own Tune storage (its checkpoints gone), the records are the ones recorded.
+    assert {t["trial_id"]: t for t in load(copy / "trials.json")} == recorded
     assert (copy / "final" / "cnn" / "seed0" / "result.json").is_file() and not output.exists()
+
+
+def driver_stamps(output: Path) -> dict[str, tuple[str, str]]:
+    """Each ended trial's (started_at, finished_at) as the driver stamped them under OUTPUT's Tune storage."""
+    stamps = [json.loads(path.read_text()) for path in output.rglob("driver_times.json")]
+    return {t["trial_id"]: (t["started_at"], t["finished_at"]) for t in stamps if "finished_at" in t}

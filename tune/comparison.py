@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.engine.atomic import write_text_atomically
 from jobs.engine.corruptions import CORRUPTIONS
 from jobs.engine.errors import UsageError
 from jobs.engine.run_result import Compared, RunResult, compared_fields
 from tune.cost_columns import COST_COLUMNS, TIME_COLUMNS, cost_columns
-from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results
+from tune.sweep_folder import COMPARISON_FILES, SWEEP_FILE, seed_results, torn_seed_results
 from tune.sweep_record import ModelStatus, Sweep
+from tune.torn_records import left_out
 from tune.trials import TrialRecord
 
 # Search-side columns that come from sweep.json's status of each architecture, not from its result.json.
@@ -102,6 +104,9 @@ def load_results(output: Path) -> SweepResults:
     if not (output / SWEEP_FILE).is_file():
         raise UsageError(f"{output} has no {SWEEP_FILE}; point at a sweep's output folder (make sweep writes one)")
     sweep = Sweep.load(output, "jobs.report")
+    for model in sweep.models:
+        for path, why in torn_seed_results(output, model):
+            left_out(path, why)
     finals = {model: [_read_result(path) for path in seed_results(output, model)] for model in sweep.models}
     return SweepResults(output, sweep, finals)
 
@@ -235,9 +240,10 @@ def write_comparison(table: pd.DataFrame, output: Path) -> dict[str, Path]:
     flat = table.copy()
     # A dict in a CSV cell is written as JSON, so it can be read back rather than as Python's repr.
     flat["best_config"] = [json.dumps(c, sort_keys=True) if c else "" for c in flat["best_config"]]
-    flat.to_csv(paths["csv"], index=False)
-    paths["json"].write_text(json.dumps(records(table), indent=1))
-    paths["md"].write_text(to_markdown(table))
+    # Each file whole or not at all (jobs/engine/atomic.py): a full disk mid-write leaves the previous one.
+    write_text_atomically(paths["csv"], flat.to_csv(index=False))
+    write_text_atomically(paths["json"], json.dumps(records(table), indent=1))
+    write_text_atomically(paths["md"], to_markdown(table))
     return paths
 
 

@@ -16,18 +16,25 @@ import models
 from jobs.engine import config as run_config
 from jobs.engine.cluster import Workers, plan_trial_workers, plan_workers
 from jobs.engine.data import Mnist
+from jobs.engine.disk_full import DiskFull, disk_full
 from jobs.engine.errors import UsageError
+from jobs.engine.finished_checkpoint import keep_weights_only
 from jobs.engine.launch import storage_path, train_in_task
 from jobs.engine.preflight import check_model_assets
 from jobs.engine.progress import say
 from jobs.engine.run_result import RESULT_FILE, RunResult, environment
+from tune.disk_need import disk_lines, gb
+from tune.full_disk import stopped_by_full_disk
 from tune.presets import CPUS_PER_TRIAL_WORKER, SWEEPS
 from tune.resource_usage import cluster_busy
 from tune.search import concurrency, param_space, planned_trials
 from tune.sweep_folder import LATEST, seed_folder, seed_results
 from tune.sweep_record import ModelStatus, Sweep
-from tune.trials import TrialRecord, best_trial, short_reason, trial_id, trial_record
-from tune.tuner import TrialLog, TrialSetup, can_restore, make_tuner, restore_tuner
+from tune.torn_records import set_aside, why_torn
+from tune.trial_checkpoints import remove_trial_checkpoints
+from tune.trial_times import driver_times
+from tune.trials import TrialRecord, best_trial, short_reason, trial_record
+from tune.tuner import TrialSetup, can_restore, make_tuner, restore_tuner
 
 
 def search(sweep: Sweep, model: str, base: dict[str, Any], data_ref: Any, workers: Workers,
@@ -51,7 +58,7 @@ def search(sweep: Sweep, model: str, base: dict[str, Any], data_ref: Any, worker
                            space, sweep.search_seed)
     grid = tuner.fit()
     return [trial_record(model, result, list(space), trial_base["epochs"], workers.held(),
-                         TrialLog.TIMES.get((model, trial_id(result)))) for result in grid]
+                         driver_times(result)) for result in grid]
 
 
 def searched_space(sweep: Sweep, model: str) -> dict[str, Any]:
@@ -60,20 +67,36 @@ def searched_space(sweep: Sweep, model: str) -> dict[str, Any]:
     return {k: v for k, v in param_space(model, sweep.search, sweep.spaces).items() if k not in fixed}
 
 
+# Where a retrain keeps its checkpoint, in its seed folder (jobs/engine/sessions.py TaskSession).
+RETRAIN_CHECKPOINT = "checkpoint"
+
+
 def retrain(sweep: Sweep, model: str, config: dict[str, Any], data_ref: Any, workers: Workers) -> list[RunResult]:
     """The best configuration on train+validation, one run per seed, each evaluated on the test set."""
     results = []
     for seed in range(sweep.seeds):
         run_dir = seed_folder(sweep.output, model, seed)
-        existing = run_dir / RESULT_FILE
-        if existing.is_file():
+        if finished_seed(sweep, model, seed):
             say(f"{model}: seed {seed} already retrained, kept")
+            keep_weights_only(run_dir / RETRAIN_CHECKPOINT)  # a run killed before it dropped its optimizer state
             continue
         say(f"{model}: retraining the best configuration on train+validation, seed {seed}")
         final = {**config, "seed": seed, "train_on_val": True, "evaluate_test": True}
         results.append(train_in_task(model, final, data_ref, workers, run_dir.parent, run_dir.name,
                                      label=f"{model} seed {seed}: "))
+        # Its result.json written, nothing continues the run: its weights stay, its optimizer state goes.
+        keep_weights_only(run_dir / RETRAIN_CHECKPOINT)
     return results
+
+
+def finished_seed(sweep: Sweep, model: str, seed: int) -> bool:
+    """Whether MODEL's retrain with SEED has a whole result.json. A torn one is never trusted: it is named, moved
+    aside and the retrain redone (from its last checkpoint: a finished run's costs no training)."""
+    path = seed_folder(sweep.output, model, seed) / RESULT_FILE
+    why = why_torn(path, RunResult.read)
+    if why is not None:
+        set_aside(path, why)
+    return why is None and path.is_file()
 
 
 @dataclass
@@ -105,9 +128,27 @@ class SweepRun:
 
 def run_model(run: SweepRun, model: str) -> None:
     """Search one architecture on data without test images, then retrain its best configuration."""
+    try:
+        search_and_retrain(run, model)
+    except Exception as exc:
+        if disk_full(exc) and not isinstance(exc, DiskFull):
+            raise stopped_by_full_disk(run.sweep, exc) from None
+        raise
+
+
+def searched(sweep: Sweep, model: str) -> list[TrialRecord]:
+    """MODEL's trial records when an earlier run of this sweep ended its search and chose its best trial, as
+    recorded (a resume never rewrites them, and needs no trial checkpoint); [] when its search is still to do."""
+    status, records = sweep.model_status(model), [t for t in sweep.trials if t.model == model]
+    chosen = status.best_config is not None and any(t.trial_id == status.best_trial_id for t in records)
+    return records if chosen and len(records) == status.trials else []
+
+
+def search_and_retrain(run: SweepRun, model: str) -> None:
     sweep, base = run.sweep, run.configs[model]
-    if sweep.model_status(model).status == "ok" and all(
-            (seed_folder(sweep.output, model, s) / RESULT_FILE).is_file() for s in range(sweep.seeds)):
+    recorded = searched(sweep, model)
+    if sweep.model_status(model).status == "ok" and recorded and all(
+            finished_seed(sweep, model, s) for s in range(sweep.seeds)):
         say(f"{model}: already done in this sweep, kept")
         return
     try:
@@ -118,7 +159,11 @@ def run_model(run: SweepRun, model: str) -> None:
         return
     workers, fits = plan_trial_workers(run.workers, run.gpu, models.spec(model).gpu_share,
                                        CPUS_PER_TRIAL_WORKER)
-    records = search(sweep, model, base, run.search_ref, workers, fits)
+    if recorded:
+        say(f"{model}: its search ended in an earlier run, kept; its best trial is {sweep.status[model].best_trial_id}")
+    records = recorded or search(sweep, model, base, run.search_ref, workers, fits)
+    if any(disk_full(r.error) for r in records):  # a trial's own writes (its checkpoints) filled the disk
+        raise stopped_by_full_disk(sweep, next(r.error for r in records if disk_full(r.error)))
     best = best_trial(records)
     if best is None:
         reasons = {r.error for r in records if r.error}
@@ -127,6 +172,11 @@ def run_model(run: SweepRun, model: str) -> None:
     running = ModelStatus("running", None, best.config, best.trial_id, best.val_accuracy, len(records),
                           sum(r.status == "failed" for r in records))
     run.record(model, running, records)
+    if not recorded and not sweep.keep_trial_checkpoints:
+        storage = storage_path(sweep.tune_storage())
+        freed = remove_trial_checkpoints([f"{storage}/{sweep.name}/{model}", f"{storage}/{sweep.name}/{model}-runs"])
+        say(f"{model}: best trial chosen; its trials' checkpoints removed ({gb(freed)} freed; "
+            "--keep-trial-checkpoints keeps them)")
     # The retrain takes a trial's share of the cluster, so that it starts as soon as one trial's worth is free
     # rather than waiting, behind the other architectures' trials, for the whole machine.
     one_worker = replace(workers, count=1)
@@ -135,6 +185,8 @@ def run_model(run: SweepRun, model: str) -> None:
                 one_worker)
         run.record(model, replace(running, status="ok"))
     except Exception as exc:  # noqa: BLE001 - a model that fails is recorded, the sweep goes on
+        if disk_full(exc):  # not the model's failure: the whole sweep stops (run_model)
+            raise
         run.record(model, replace(running, status="failed", reason=f"final retrain failed: {short_reason(exc)}"))
 
 
@@ -156,11 +208,26 @@ def without_test(data: Mnist) -> Mnist:
 def run_sweep(sweep: Sweep, configs: dict[str, dict[str, Any]], data: Mnist, workers: int, gpu: str) -> None:
     """Every architecture at once, each in a thread of its own with its own Tuner, search algorithm and ASHA:
     Ray shares the cluster among their trials and retrains, so no resource waits on another architecture's turn."""
+    storage = sweep.tune_storage()
+    for line in disk_lines(configs, sweep.samples, sweep.seeds,
+                           [sweep.output] + ([Path(storage)] if "://" not in storage else [])):
+        say(line)
+    try:
+        search_every_model(sweep, configs, data, workers, gpu)
+    except OSError as exc:  # the driver's own writes: sweep.json, trials.json, the report
+        if disk_full(exc):
+            raise stopped_by_full_disk(sweep, exc) from None
+        raise
+
+
+def search_every_model(sweep: Sweep, configs: dict[str, dict[str, Any]], data: Mnist, workers: int,
+                       gpu: str) -> None:
     run = SweepRun(sweep, configs, ray.put(without_test(data)), ray.put(data), workers, gpu,
                    done_before=sweep.wall_time_s)
     sweep.env = environment(plan_workers(1, gpu), "see final results")
     run.record()
     with ThreadPoolExecutor(max_workers=len(sweep.models), thread_name_prefix="sweep") as pool:
+        # Every architecture's thread ends before the first failure (a full disk) is raised.
         for done in [pool.submit(run_model, run, model) for model in sweep.models]:
             done.result()
     sweep.finished = datetime.now(UTC).isoformat(timespec="seconds")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jobs.engine.atomic import write_text_atomically
 from tune.comparison import comparison_table, load_results, write_comparison
 from tune.cost import Prices
 from tune.report_html import findings, plain, render_report, what_this_means
@@ -28,7 +29,7 @@ def write_report(output: Path, prices: Prices | None = None, n_resamples: int = 
     # The findings (statistics over every pair and seed) are computed once, for the page and the summary.
     found = findings(results, table, n_resamples)
     html_path = output / REPORT_FILE
-    html_path.write_text(render_report(results, table, found), encoding="utf-8")
+    write_text_atomically(html_path, render_report(results, table, found))
     files["report_html"] = html_path
     return {"files": files, "summary": plain(what_this_means(found)),
             "best_model": found.best["model"] if found.best else None, "table": table}

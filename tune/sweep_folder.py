@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from jobs.engine.errors import UsageError
-from jobs.engine.run_result import RESULT_FILE
+from jobs.engine.run_result import RESULT_FILE, RunResult
 from jobs.engine.storage import FOLDER_NAME
 from jobs.engine.storage import check_writable as check_writable  # its callers' import, kept
+from tune.torn_records import why_torn
 
 LATEST = "latest"
 SWEEP_FILE = "sweep.json"
@@ -87,7 +88,17 @@ def seed_folder(sweep_folder: Path, model: str, seed: int) -> Path:
 
 
 def seed_results(sweep_folder: Path, model: str) -> list[Path]:
-    """The result.json of each retrained seed of MODEL, in seed order (seed2 before seed10)."""
+    """The whole result.json of each retrained seed of MODEL, in seed order (seed2 before seed10); a torn one
+    (`torn_seed_results`) is left out, as a seed not yet retrained."""
+    return [path for path in seed_files(sweep_folder, model) if why_torn(path, RunResult.read) is None]
+
+
+def torn_seed_results(sweep_folder: Path, model: str) -> list[tuple[Path, str]]:
+    """Each torn result.json of MODEL's retrains (empty, cut short, not a run result) with why it is torn."""
+    return [(path, why) for path in seed_files(sweep_folder, model) if (why := why_torn(path, RunResult.read))]
+
+
+def seed_files(sweep_folder: Path, model: str) -> list[Path]:
     found = [(int(m.group(1)), p / RESULT_FILE) for p in (Path(sweep_folder) / FINAL / model).glob("seed*")
              if (m := re.fullmatch(r"seed(\d+)", p.name)) and (p / RESULT_FILE).is_file()]
     return [path for _, path in sorted(found)]

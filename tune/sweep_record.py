@@ -13,6 +13,7 @@ from typing import Any
 from jobs.engine.atomic import write_atomically
 from jobs.engine.errors import UsageError
 from tune.sweep_folder import SWEEP_FILE, TRIALS_FILE, TUNE_STORAGE
+from tune.torn_records import left_out, set_aside, why_torn
 from tune.trials import TrialRecord
 
 
@@ -60,6 +61,8 @@ class Sweep:
     cluster_resources: dict[str, float] = field(default_factory=dict)
     cluster_busy: float | None = None  # resource-seconds held by trials and retrains / (wall time x cluster total)
     prices: dict[str, Any] = field(default_factory=dict)  # tune/cost.py Prices.as_dict() of --price; {}: the defaults
+    # --keep-trial-checkpoints: else an architecture's trial checkpoints are removed once its best trial is chosen.
+    keep_trial_checkpoints: bool = False
     trials: list[TrialRecord] = field(default_factory=list)
 
     def tune_storage(self) -> str:
@@ -98,12 +101,33 @@ class Sweep:
         path = Path(folder) / SWEEP_FILE
         try:
             record = json.loads(path.read_text())
-            trials_path = Path(folder) / TRIALS_FILE
-            trials = json.loads(trials_path.read_text()) if trials_path.is_file() else []
-            return cls.from_json(Path(folder), record, trials if isinstance(trials, list) else [])
+            return cls.from_json(Path(folder), record, trial_records(Path(folder) / TRIALS_FILE, what))
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{what}: cannot read {path} ({exc})") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{what}: {path} is not valid JSON ({exc})") from None
         except (TypeError, ValueError) as exc:  # a field of the wrong kind: not a sweep.json this project wrote
             raise UsageError(f"{what}: {path} is not a sweep record ({exc})") from None
+
+
+def trial_records(path: Path, what: str) -> list[dict[str, Any]]:
+    """The entries of trials.json at PATH ([] when there is none). A torn one is never trusted: a resume (WHAT
+    "--resume") moves it aside and rebuilds the trials from Tune's own results; a report leaves them out."""
+    why = why_torn(path, read_trials)
+    if why is None:
+        return read_trials(path) if path.is_file() else []
+    if what == "--resume":
+        set_aside(path, why)
+    else:
+        left_out(path, why)
+    return []
+
+
+def read_trials(path: Path) -> list[dict[str, Any]]:
+    """trials.json's entries; ValueError when it is not a list of trial records."""
+    entries = json.loads(path.read_text())
+    if not isinstance(entries, list):
+        raise ValueError("not a list of trials")
+    for entry in entries:
+        TrialRecord.from_json(entry)
+    return entries

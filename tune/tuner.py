@@ -9,7 +9,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ray import tune as ray_tune
@@ -24,6 +23,7 @@ from jobs.engine.lost_node import lost_node
 from jobs.engine.progress import say
 from tune.search import search_algorithm
 from tune.trial_failures import OwnFailure, TrialRetries, record_own_failure, recorded_own_failure
+from tune.trial_times import stamp
 from tune.trials import short_reason
 
 METRIC, MODE = "val_accuracy", "max"
@@ -79,18 +79,16 @@ def trial_resources(workers: Workers) -> dict[str, float]:
 class TrialLog(ray_tune.Callback):
     """One readable line per finished, stopped or failed trial, instead of Tune's status tables.
 
-    It also notes when each trial started and ended on the driver's clock, for the sweep's timeline: Tune's
-    own timings leave out the time a trial spends starting its workers. `TIMES` is shared by every instance,
-    because a restored Tuner runs an unpickled copy of this callback that the sweep never gets to see.
+    It also stamps when each trial started and ended on the driver's clock, in the trial's own folder
+    (tune/trial_times.py): a restored Tuner runs an unpickled copy of this callback that the sweep never sees, and a
+    resumed sweep runs in another process, so the stamps live with the trial, not in memory.
     """
-
-    TIMES: dict[tuple[str, str], dict[str, str]] = {}
 
     def __init__(self, model: str, epochs: int) -> None:
         self.model, self.epochs, self.started = model, epochs, time.perf_counter()
 
     def _line(self, trial: Any, what: str) -> None:
-        self.TIMES.setdefault((self.model, trial.trial_id), {})["finished_at"] = now_iso()
+        stamp(trial, "finished_at")
         last = trial.last_result or {}
         acc = last.get(METRIC)
         acc_text = f"val acc {acc * 100:.2f}%" if acc is not None else "no result"
@@ -98,7 +96,7 @@ class TrialLog(ray_tune.Callback):
             f"{self.epochs} epochs ({time.perf_counter() - self.started:.0f}s into the search)")
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.TIMES[(self.model, trial.trial_id)] = {"started_at": now_iso()}
+        stamp(trial, "started_at")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         epochs_run = (trial.last_result or {}).get("epoch", 0)
@@ -106,10 +104,6 @@ class TrialLog(ray_tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trial, "FAILED (recorded, the sweep goes on)")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def trainable(setup: TrialSetup) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.engine.atomic import write_atomically
+
 RESULT_FILE = "result.json"
 
 
@@ -111,11 +113,17 @@ class RunResult:
 
     @classmethod
     def read(cls, path: Path) -> RunResult:
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """PATH's record. Raises OSError, ValueError (json.JSONDecodeError: empty or cut short; not a run result, or
+        its model or config of the wrong type) or TypeError."""
+        result = cls.from_json(json.loads(Path(path).read_text()))
+        if not isinstance(result.model, str) or not isinstance(result.config, dict):
+            raise ValueError("its model is not a name or its config not a mapping")
+        return result
 
     def write(self, path: Path) -> None:
+        """Whole or not at all (jobs/engine/atomic.py): a full disk leaves no result.json, never an empty one."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1, default=str))
+        write_atomically(path, self.to_json())
 
 
 def compared_fields() -> list[tuple[str, Compared]]:
