@@ -18,6 +18,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from jobs.engine import config as run_config
 from jobs.engine.cluster import Workers
+from jobs.engine.disk_full import disk_full
 from jobs.engine.launch import train_in_trial
 from jobs.engine.lost_node import lost_node
 from jobs.engine.progress import say
@@ -62,7 +63,8 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     try:
         train_in_trial(setup.model, trial_config(setup, sampled), setup.data_ref, setup.workers, setup.train_storage)
     except Exception as exc:
-        if not lost_node(exc):
+        # A lost node or a full disk is the cluster's fault, not the config's: a retry or a resume may succeed.
+        if not lost_node(exc) and not disk_full(exc):
             reason = short_reason("".join(traceback.format_exception_only(exc)))
             record_own_failure(setup.train_storage, trial_id, reason or type(exc).__name__)
         raise
