@@ -45,7 +45,7 @@ SPACE = {
                     "test_limit": {"choice": [100]}, "val_checks_per_epoch": {"choice": [1]}},
 }
 # The smoke preset, smaller still where the models allow: what these tests check is the sweep, not the numbers.
-SETTINGS = ["--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=500",
+SETTINGS = ["--set", "train_limit=512", "--set", "val_limit=256", "--set", "test_limit=1000",
             "--set", "val_checks_per_epoch=4"]
 
 

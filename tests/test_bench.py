@@ -17,7 +17,7 @@ from tests.cli import assert_usage_error, run_in_process, run_module
 
 # Every size at its smallest (a timed epoch of one image, one timed round, one race epoch on one image): the test
 # proves what the command writes, not how fast anything is.
-TINY = ["--images", "1", "--batch-size", "1", "--rounds", "1", "--loader-workers", "0", "--gpu-loader-workers-max", "0",
+TINY = ["--images", "2", "--batch-size", "2", "--rounds", "1", "--loader-workers", "0", "--gpu-loader-workers-max", "0",
         "--race-epochs", "1", "--race-images", "1"]
 
 

@@ -161,7 +161,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
 
     # --resume alone continues OUTPUT/latest.
     resumed = in_process(capsys, *sweep_command(output, "--resume", "--data-dir", str(mnist_dir))[3:])
-    assert "continuing its search" in resumed
+    # Killed mid-search it continues the search; on a fast machine the search may have ended (its best chosen)
+    # before the kill, and then the resume goes straight to the retrain: either way no finished trial reruns.
+    assert "continuing its search" in resumed or "its search ended in an earlier run" in resumed, resumed[:3000]
     for trial in finished:  # no finished trial runs again
         assert f"trial {trial}:" not in resumed
     (sweep,) = sweep_folders(output)

@@ -14,7 +14,7 @@ ONE_CPU = Workers(1, False, 1.0)
 
 
 def smoke(*overrides: str) -> dict:
-    return run_config.resolve("cnn", "smoke", ["epochs=2", "train_limit=256", "val_limit=128", "test_limit=200",
+    return run_config.resolve("cnn", "smoke", ["epochs=2", "train_limit=256", "val_limit=128", "test_limit=1000",
                                                *overrides])
 
 
