@@ -100,7 +100,7 @@ def test_each_trained_model_is_retrained_on_train_and_validation_and_tested(refe
     for model, floor in {"cnn": 0.3, "vit": 0.3}.items():
         assert rows[model]["test_accuracy"] > floor, rows[model]
         assert len(json.loads((reference_sweep.folder / "final" / model / "seed0" / "result.json").read_text())[
-            "test_labels"]) == 500  # --set test_limit=500
+            "test_labels"]) == 1000  # --set test_limit=1000
     assert 0 <= rows["faster_rcnn"]["test_map"] <= rows["faster_rcnn"]["test_map_50"] <= 1, rows["faster_rcnn"]
 
 
