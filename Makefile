@@ -49,8 +49,9 @@ bench-serving: $(STAMP)
 report: $(STAMP)
 	$(PY) -m jobs.report $(OUTPUT)
 
+# TensorBoard on each sweep under OUTPUT once: --logdir OUTPUT would follow OUTPUT/latest too (jobs/dashboard.py).
 dashboard: $(STAMP)
-	$(VENV)/bin/tensorboard --logdir $(OUTPUT) --host 127.0.0.1
+	$(PY) -m jobs.dashboard $(OUTPUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from jobs.engine.errors import ArgumentParser, run_cli
+from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.loopback import prefer_loopback
 from jobs.engine.storage import check_storage
 from tune.cost_columns import price_flag
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         sweep = plan_sweep(args, names, read_space_file(args.space, configs))
         sweep.plan = effective_plan(sweep, configs)
         output = check_writable(args.output, "--output")
-        if args.name:
-            check_name(args.name)
+        if args.name and (output / check_name(args.name)).exists():  # claimed after Ray starts: checked before
+            raise UsageError(f"--name {args.name}: {output / args.name} already holds a sweep; choose another "
+                             f"name, or add --resume {output / args.name} to continue it")
     if sweep.storage:  # Tune's trials: a folder, or a URI (s3://...) opened and written to as Ray will
         check_storage(sweep.storage, "--storage")
     if prices is not None:
@@ -88,11 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.engine.cluster import check_reachable
 
         check_reachable(address)
+    from jobs.engine.cluster import connect
+    from jobs.engine.node_check import check_nodes
+
+    # Ray first: a Ray that cannot start, or a node without our stack, leaves no empty sweep folder behind.
+    check_nodes(args.gpu, in_process=connect(args.address, args.verbose))
     if not resuming:
         start_in_own_folder(sweep, output, args.name)
-    from jobs.engine.cluster import connect
-
-    connect(args.address, args.verbose)
     from tune.orchestration import run_sweep
 
     run_sweep(sweep, configs, data, args.workers, args.gpu)

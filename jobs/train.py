@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
               "Set any key with --set key=value; presets (--preset) change the defaults (jobs/engine/presets.py).")
         return 0
     config = run_config.resolve(args.model, args.preset, args.overrides)
+    run_config.check_shares(config, args.workers)  # a rank with one image cannot train a BatchNorm
     # Everything a user can get wrong is checked before Ray starts.
     output = check_writable(args.output, "--output")  # Ray Train's storage and the run's result.json: a folder
     if args.name:
@@ -55,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.engine.cluster import connect, plan_workers
     from jobs.engine.launch import train_with_ray_train
+    from jobs.engine.node_check import check_nodes
 
-    connect(args.address, args.verbose)
+    embedded = connect(args.address, args.verbose)
     workers = plan_workers(args.workers, args.gpu)
+    check_nodes(args.gpu, in_process=embedded)  # the packages and GPUs of the nodes, before Ray Train starts
     name = args.name or f"{args.model}-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"training {args.model} ({args.preset} preset) on {workers.count} worker(s), "
           f"{'GPU' if workers.use_gpu else 'CPU'}; {data.sizes()['train']} train / {data.sizes()['val']} val "

@@ -30,6 +30,7 @@ class RayHead(NamedTuple):
     url: str  # the dashboard: `ray job submit --address URL`
     env: dict[str, str]  # the environment of a client of this head: it carries the token
     address: str = ""  # the GCS, HOST:PORT: what a driver's --address and a worker node's `ray start` join
+    temp_dir: str = ""  # the head's --temp-dir: its sessions, and the ray_current_cluster record of `ray start`
 
 
 def free_port() -> int:
@@ -55,9 +56,10 @@ def wait_for_dashboard(url: str, token: str, head: subprocess.Popen, timeout_s: 
 
 
 @contextmanager
-def ray_head(num_cpus: int = 2, settings: dict[str, str] | None = None) -> Iterator[RayHead]:
+def ray_head(num_cpus: int = 2, settings: dict[str, str] | None = None, num_gpus: int = 0) -> Iterator[RayHead]:
     """A head of its own for the block; the session's shared one is conftest's `ray_head_cluster`. SETTINGS are
-    extra environment variables of the head (Ray's system settings, `RAY_<name>`) and of its clients."""
+    extra environment variables of the head (Ray's system settings, `RAY_<name>`) and of its clients. NUM_GPUS is
+    what the head advertises, whether or not the machine has them."""
     token = secrets.token_hex(32)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **(settings or {})}
@@ -72,12 +74,13 @@ def ray_head(num_cpus: int = 2, settings: dict[str, str] | None = None) -> Itera
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
          f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-         f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}", *agent_ports],
+         f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", "--disable-usage-stats", f"--temp-dir={temp_dir}",
+         *agent_ports],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard_port}"
     try:
         wait_for_dashboard(url, token, head)
-        yield RayHead(url, env, f"127.0.0.1:{gcs_port}")
+        yield RayHead(url, env, f"127.0.0.1:{gcs_port}", temp_dir=temp_dir)
     finally:
         stop_group(head)
         log.close()

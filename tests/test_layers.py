@@ -19,7 +19,7 @@ from tests.paths import REPO as ROOT
 # Lower number = lower layer. A module may import its own layer and the ones below it.
 LAYERS = {"models": 0, "jobs.engine": 1, "tune": 2, "jobs": 3}
 COMMANDS = ("jobs.train", "jobs.sweep", "jobs.report", "jobs.fetch_mnist", "jobs.bench", "jobs.bench_sweep",
-            "jobs.bench_serving")
+            "jobs.bench_serving", "jobs.dashboard")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

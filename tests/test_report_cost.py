@@ -216,10 +216,20 @@ def test_a_bad_price_on_the_sweep_is_one_error_line_before_anything(text, fragme
     assert list(tmp_path.iterdir()) == []  # no sweep folder claimed, no `latest`
 
 
-def test_the_sweep_records_its_price_in_sweep_json(tmp_path, capsys, mnist_dir, no_ray):
+def test_the_sweep_records_its_price_in_sweep_json(tmp_path, capsys, mnist_dir, monkeypatch):
+    import jobs.engine.cluster
+    import jobs.engine.node_check
+    import tune.orchestration
     from jobs.sweep import main as sweep_main
 
-    with pytest.raises(RuntimeError, match="connect was called"):  # stopped where Ray would start
+    def stop(*args, **kwargs):
+        raise RuntimeError("run_sweep was called")
+
+    # The sweep claims its folder once Ray runs: stand-ins for an embedded Ray, its node check and the sweep.
+    monkeypatch.setattr(jobs.engine.cluster, "connect", lambda *args, **kwargs: True)
+    monkeypatch.setattr(jobs.engine.node_check, "check_nodes", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tune.orchestration, "run_sweep", stop)
+    with pytest.raises(RuntimeError, match="run_sweep was called"):  # stopped where the training would start
         sweep_main(["--models", "cnn", "--output", str(tmp_path), "--data-dir", str(mnist_dir),
                     "--price", "cpu_hour=0.05,gpu_hour=2.50"])
     record = json.loads((tmp_path / "latest" / "sweep.json").read_text())

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import ray
 
+from jobs.engine.cpus import usable_cpus
 from jobs.engine.errors import UsageError
 from jobs.engine.loopback import NO_PROXY_VARS, bypass_proxies
+from jobs.engine.ray_temp import embedded_temp_dir
 
 QUIET_LOGGERS = ("ray", "ray.train", "ray.tune", "ray.data")
 
@@ -108,8 +110,17 @@ def job_env_vars() -> dict[str, str]:
     return (job_config.get("runtime_env") or {}).get("env_vars") or {}
 
 
-def connect(address: str | None = None, verbose: bool = False) -> None:
-    """`--address`, else RAY_ADDRESS (set by `ray job submit`), else a local Ray bound to 127.0.0.1."""
+# ray.init's one address that always starts a new cluster: with none, Ray 2.60 joins the cluster recorded by the
+# last `ray start` in TEMP/ray_current_cluster, a stranger's or a dead one (a stale record hung jobs.train), or
+# any running local Ray (services.get_ray_address_from_environment, canonicalize_bootstrap_address).
+EMBEDDED = "local"
+
+
+def connect(address: str | None = None, verbose: bool = False) -> bool:
+    """`--address`, else RAY_ADDRESS (set by `ray job submit`), else a Ray of our own bound to 127.0.0.1, on free
+    ports, sized to the CPUs this process may use, with a temp dir whose socket paths fit. Returns True for the
+    embedded Ray. Raises UsageError, before Ray starts, for an address that does not answer as a Ray cluster or
+    a TMPDIR Ray cannot use."""
     address = address or os.environ.get("RAY_ADDRESS")
     bypass_proxies(address)
     level = logging.INFO if verbose else logging.ERROR
@@ -123,10 +134,16 @@ def connect(address: str | None = None, verbose: bool = False) -> None:
     if address:
         check_reachable(address)
         ray.init(address=address, **common)
-    else:
-        # The dashboard serves the state API, which Ray Train's placement-group cleaner needs to free the
-        # resources of finished runs inside Tune trials; it listens on 127.0.0.1 only.
-        ray.init(include_dashboard=True, dashboard_host="127.0.0.1", **common)
+        return False
+    temp_dir = embedded_temp_dir()
+    # The dashboard serves the state API, which Ray Train's placement-group cleaner needs to free the
+    # resources of finished runs inside Tune trials; it listens on 127.0.0.1 only. The GCS and the agents take free
+    # ports, the dashboard the first free one from 8265. The one fixed port ray.init cannot move, the dashboard
+    # agent's HTTP 52365, is only retried for ~3 s when another Ray holds it: the agent goes on without it, and an
+    # embedded run does not use it (the reference sweep of the tests runs so beside the session's Ray).
+    ray.init(address=EMBEDDED, num_cpus=usable_cpus(), include_dashboard=True, dashboard_host="127.0.0.1",
+             **({"_temp_dir": temp_dir} if temp_dir else {}), **common)
+    return True
 
 
 @dataclass(frozen=True)

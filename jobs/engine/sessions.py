@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ import ray
 import torch
 from torch import nn
 
+from jobs.engine.cpus import usable_cpus
 from jobs.engine.errors import Diverged
 
 DIVERGED = "diverged"  # the metric a Ray Train worker reports instead of raising (TrainSession.diverged)
@@ -168,6 +168,7 @@ def check_gpu_usable(gpu_ids: list) -> None:
 
 def assigned_cpus() -> int:
     """Threads for torch: the CPUs this process reserved from Ray (Ray may pin OMP_NUM_THREADS to 1, and the loop
-    should use them all), but no more than the machine has: a node may declare more logical CPUs than cores."""
+    should use them all), but no more than this process may use on its node: a node may declare more logical CPUs
+    than it has, or run under taskset, a cgroup's CPU quota or a SLURM allocation (jobs/engine/cpus.py)."""
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
-    return max(1, min(int(cpus), os.cpu_count() or 1))
+    return max(1, min(int(cpus), usable_cpus()))
