@@ -1,8 +1,6 @@
 """`make dashboard` (jobs/dashboard.py) shows each sweep's trials once: TensorBoard's own loader, given what the
 command gives it, finds each run of the sweeps once, where `--logdir OUTPUT` found the newest sweep's twice."""
 
-import os
-
 import pytest
 from tensorboard.backend.event_processing.data_ingester import _parse_event_files_spec
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
@@ -10,6 +8,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from jobs.dashboard import logdir_spec, main
+from jobs.engine.errors import UsageError
 from tests.cli import assert_usage_error, run_in_process
 
 
@@ -40,6 +39,7 @@ def test_each_trial_once_and_never_through_latest(tmp_path):
     assert runs({str(tmp_path): None}) == sorted(
         f"{sweep}/tune/trial_{i}" for sweep in ("best", "latest", "sweep-a", "sweep-b") for i in (0, 1))
     spec = logdir_spec(tmp_path)
+    assert [entry.split(":", 1)[0] for entry in spec.split(",")] == ["sweep-a", "sweep-b"]
     assert runs(_parse_event_files_spec(spec)) == sorted(
         f"{sweep}/tune/trial_{i}" for sweep in ("sweep-a", "sweep-b") for i in (0, 1))
 
@@ -49,13 +49,16 @@ def test_each_trial_once_and_never_through_latest(tmp_path):
     ("empty", "no sweep or run folder"),
     ("comma", "cannot carry a ','"),
 ])
-def test_what_tensorboard_cannot_be_given_is_one_line(tmp_path, case, fragment, capsys):
+def test_what_tensorboard_cannot_be_given_is_refused(tmp_path, case, fragment):
     output = tmp_path / "results"
     if case != "missing":
         output.mkdir()
         (output / "latest").symlink_to(tmp_path)  # a link alone is no sweep
     if case == "comma":
         (output / "sweep,a").mkdir()
-    proc = run_in_process(main, [str(output)], capsys)
-    assert_usage_error(proc, fragment)
-    assert os.path.exists(tmp_path)
+    with pytest.raises(UsageError, match=fragment):
+        logdir_spec(output)
+
+
+def test_the_command_says_it_in_one_line(tmp_path, capsys):
+    assert_usage_error(run_in_process(main, [str(tmp_path / "results")], capsys), "no such folder")
