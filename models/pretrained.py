@@ -6,10 +6,9 @@ cache filled by torchvision, by hand or by a Kubernetes volume is found without 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -34,16 +33,30 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
+# One download at a time: the socket timeout below is process-wide, and the architectures of a sweep check their
+# weights from threads of their own; unserialised, one thread restores the other's setting (and they would only
+# share the bandwidth anyway).
+DOWNLOADS = threading.Lock()
+
+
 def download(weights: WeightsEnum) -> StateDict:
-    """torchvision's own download (into the hub cache, atomically), with a bounded wait and without its
-    'Downloading: ...' stderr line, which would break the one-line `error:` contract of the CLI."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            return weights.get_state_dict(progress=False)
-    finally:
-        socket.setdefaulttimeout(previous)
+    """The weights file fetched into the hub cache as torchvision would (torch.hub.download_url_to_file: a temporary
+    file renamed into place, checked against the SHA-256 prefix in its name), then loaded. No progress bar and no
+    'Downloading: ...' line; nothing of the process's own (sys.stdout, sys.stderr) is swapped, since that is not
+    safe with the sweep's threads: a `contextlib.redirect_stderr` here once left stderr pointing at a buffer after
+    two downloads overlapped, and every later `error:` line went into it. Raises what urllib or the check raises."""
+    path = weights_file(weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    matched = torch.hub.HASH_REGEX.search(path.name)
+    with DOWNLOADS:
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        try:
+            torch.hub.download_url_to_file(weights.url, str(path), matched.group(1) if matched else None,
+                                           progress=False)
+        finally:
+            socket.setdefaulttimeout(previous)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_state_dict(model: str, weights: WeightsEnum) -> StateDict:

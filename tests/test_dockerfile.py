@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -87,6 +87,17 @@ def test_dependencies_come_before_code_and_nothing_secret_is_baked_in() -> None:
     for op, args in steps:
         if op in ("ENV", "ARG", "LABEL"):
             assert not re.search(r"TOKEN|PASSWORD|SECRET|API_?KEY|CREDENTIAL", args, re.I), args
+
+
+def test_the_image_keeps_the_pins_the_node_check_reads_beside_the_code() -> None:
+    """jobs/engine/node_check.py checks each node's packages against requirements.txt beside jobs/: without it in
+    /app, a sweep in our image checks only the GPU half."""
+    from jobs.engine.node_check import REQUIREMENTS
+
+    workdir = [args for op, args in instructions() if op == "WORKDIR"][-1].strip()
+    destinations = {str(PurePosixPath(workdir) / args.split()[-1]) for op, args in instructions() if op == "COPY"}
+    shipped = PurePosixPath(workdir) / REQUIREMENTS.relative_to(REPO).as_posix()
+    assert str(shipped) in destinations, destinations
 
 
 def dockerignore_excludes(path: str) -> bool:

@@ -62,7 +62,9 @@ class Rank0Of(LocalSession):
 # no shape, and a step of vgg16 costs seconds: their draw only. Each config once, on one rank or as rank 0 of two
 # in turn; cnn's (the architecture) under both.
 SHAPED = ("cnn", "vit", "faster_rcnn")
-CASES = [(model, i, world) for model in models.model_names() for i in (range(3) if model in SHAPED else [2])
+# vgg16's step (138M weights at 32x32) is `make test`'s only, not the between-edits tier's.
+CASES = [pytest.param(model, i, world, marks=[pytest.mark.slow] if model == "vgg16" else [])
+         for model in models.model_names() for i in (range(3) if model in SHAPED else [2])
          for world in (1, 2) if (i + world) % 2 == 1 or model == "cnn"]
 
 

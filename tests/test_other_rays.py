@@ -52,17 +52,18 @@ def as_command(answer: dict) -> subprocess.CompletedProcess:
 
 @pytest.mark.process
 def test_embedded_runs_start_their_own_ray_and_a_gpu_torch_cannot_use_is_one_line(tmp_path):
-    # Ray's default temp dirs ($RAY_TMPDIR/ray), short: one with the live head's record, one with a dead head's.
-    alive, stale = (Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp")) for prefix in ("ta", "ts"))
+    # Ray's default temp dir ($RAY_TMPDIR/ray) with the live head's record, short; and, as on a SLURM node, a
+    # TMPDIR too long for Ray's socket paths holding a dead head's record (Ray's temp dir is then $TMPDIR/ray).
+    alive = Path(tempfile.mkdtemp(prefix="ta", dir="/tmp"))
     long = tmp_path / ("t" * max(1, LONG_TMPDIR - len(str(tmp_path)) - 1))
-    for folder in (alive / "ray", stale / "ray", long):
-        folder.mkdir()
-    (stale / "ray" / RECORD).write_text(f"127.0.0.1:{free_port()}")  # a GCS nobody answers at any more
+    for folder in (alive / "ray", long / "ray"):
+        folder.mkdir(parents=True)
+    (long / "ray" / RECORD).write_text(f"127.0.0.1:{free_port()}")  # a GCS nobody answers at any more
     head_file = tmp_path / "head.json"
     common = ["--preset", "smoke", "--data-dir", str(write_mnist(tmp_path / "mnist")), "--address", "{address}"]
     steps = [
-        {"embedded": {"RAY_TMPDIR": str(stale)}, "affinity": [0]},  # as under `taskset -c 0`
-        {"embedded": {"RAY_TMPDIR": None, "TMPDIR": str(long)}},
+        # One start for the three: the dead head's record, the long TMPDIR, and one CPU as under `taskset -c 0`.
+        {"embedded": {"RAY_TMPDIR": None, "TMPDIR": str(long)}, "affinity": [0]},
         {"wait_for": str(head_file)},  # the embedded runs above overlap the head's start
         {"embedded": {"RAY_TMPDIR": str(alive)}},
         {"command": ["jobs.train", "--model", "cnn", "--output", str(tmp_path / "out"), *common]},
@@ -86,12 +87,12 @@ def test_embedded_runs_start_their_own_ray_and_a_gpu_torch_cannot_use_is_one_lin
             proc.kill()  # our own child, by its id
             proc.wait()
         shutil.rmtree(alive, ignore_errors=True)
-        shutil.rmtree(stale, ignore_errors=True)
-    beside_dead, under_long, _, beside_live, train, sweep = answers
+    beside_dead, _, beside_live, train, sweep = answers
     # Each its own Ray: not the recorded head (its GPU), not held up by a dead one; sized by the CPUs it may use.
-    for own in (beside_live, beside_dead, under_long):
+    for own in (beside_live, beside_dead):
         assert own["embedded"] and own["gcs_address"] != address and own["gpus"] == 0, own
     assert beside_dead["cpus"] == 1 and beside_live["cpus"] == usable_cpus(), answers
+    under_long = beside_dead
     # A TMPDIR too long for Ray's socket paths: a short temp dir of its own instead.
     assert not under_long["session_dir"].startswith(str(long)), under_long
     assert len(under_long["session_dir"]) + len("/sockets/dash_TaskEventsHead") <= 107, under_long

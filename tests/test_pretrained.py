@@ -93,3 +93,71 @@ def test_the_train_command_without_cached_weights_fails_fast_before_ray(tmp_path
     # No Ray work started: --output is checked (and created, as jobs.sweep does) but holds no run.
     assert "training vgg16" not in done.stdout and not any((tmp_path / "out").iterdir())
     assert time.monotonic() - started < 120
+
+
+class SlowWeightsServer:
+    """Serves a small state dict at any path on 127.0.0.1, the first request to arrive first and the next one a
+    moment later: two downloads from two threads overlap, and end in the order they began."""
+
+    def __init__(self, state_dict: dict) -> None:
+        import http.server
+        import io
+        import threading
+
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        body, arrivals, lock = buffer.getvalue(), [], threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                with lock:
+                    arrivals.append(self.path)
+                    place = len(arrivals)
+                time.sleep(0.3 * place)  # both in flight at once when the client lets them be; answered in order
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_downloads_from_the_sweeps_threads_leave_the_process_streams_and_socket_timeout_as_they_were(
+        tmp_path, monkeypatch, capsys):
+    """A sweep checks its architectures' weights from a thread each. The loader once swapped sys.stderr for a buffer
+    around each download: two downloads that overlapped left stderr pointing at one of those buffers, and the sweep's
+    later `error:` line went into it (the user saw no error, only exit code 2)."""
+    import socket
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from torchvision.models._api import Weights, WeightsEnum
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    server = SlowWeightsServer({"w": torch.arange(3.0)})
+    files = WeightsEnum("Files", {name: Weights(url=f"{server.url}/{name}-weights.pth", transforms=None, meta={})
+                                  for name in ("one", "other")})
+    streams, timeout = (sys.stdout, sys.stderr), socket.getdefaulttimeout()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            loaded = list(pool.map(pretrained.download, files))
+    finally:
+        server.close()
+    assert all(torch.equal(state["w"], torch.arange(3.0)) for state in loaded)
+    assert all(pretrained.weights_file(weights).is_file() for weights in files)  # in the hub cache, as torchvision
+    assert (sys.stdout, sys.stderr) == streams and socket.getdefaulttimeout() == timeout
+    print("error: seen", file=sys.stderr)
+    out, err = capsys.readouterr()
+    assert err == "error: seen\n" and "Downloading" not in out

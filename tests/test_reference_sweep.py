@@ -51,6 +51,14 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(reference_sweep):
     row = rows_of(reference_sweep)["cnn"]
     assert row["failed_trials"] == 2 and row["trials"] == 4 and row["test_accuracy"] > 0.3
     assert "FAILED (recorded, the sweep goes on)" in reference_sweep.stdout
+    # A failure of the trial's own is not a lost node: Tune's queued rerun is its only one (each is a new process),
+    # and it fails at once with the recorded reason; Tune's error.txt numbers every run that failed.
+    errors = sorted((reference_sweep.folder / "tune").rglob("cnn_trial_*fail_at_epoch=0*/error.txt"))
+    assert len(errors) == 2
+    for error in errors:
+        runs = [line for line in error.read_text().splitlines() if line.startswith("Failure # ")]
+        assert len(runs) == 2, error.read_text()[-2000:]
+        assert "OwnFailure: RuntimeError: injected failure at epoch 0" in error.read_text()
 
 
 def test_asha_stops_a_weak_one_epoch_trial_at_a_check_within_the_epoch(reference_sweep):

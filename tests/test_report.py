@@ -445,10 +445,10 @@ def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(reports, t
 
     from jobs.engine import loop
 
-    monkeypatch.setattr(loop.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(loop, "usable_cpus", lambda: 2)
     monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 1)
     assert loop.device_name(torch.device("cpu")) == "cpu (2 cores, 1 thread)"
-    monkeypatch.setattr(loop.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(loop, "usable_cpus", lambda: 1)
     monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 2)
     assert loop.device_name(torch.device("cpu")) == "cpu (1 core, 2 threads)"
     # A sweep recorded before this fix says "1 threads" in result.json; the page says it right.

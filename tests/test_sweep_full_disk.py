@@ -50,8 +50,9 @@ def test_a_full_disk_stops_the_resume_of_a_torn_retrain_with_one_line_and_a_resu
         with pytest.raises(SystemExit) as exited:
             run_cli(lambda: main(["--resume", str(folder), "--data-dir", str(mnist_dir)]))
         out, err = capsys.readouterr()
-        assert exited.value.code == 2, out[-3000:] + err[-3000:]
-        (line,) = err.strip().splitlines()  # one line, no traceback
+        lines = err.strip().splitlines()
+        assert exited.value.code == 2 and len(lines) == 1, out[-3000:] + err[-3000:]  # one line, no traceback
+        (line,) = lines
         assert line.startswith("error: the disk is full: writing ") and f"kept in {folder}: 4 finished trial(s)" in line
         assert "2 finished retrain(s)" in line and f"python -m jobs.sweep --resume {folder}" in line
         assert f"{seed0 / 'result.json'}: torn record (empty), moved aside to {seed0 / 'result.json.torn-1'}" in out

@@ -2,7 +2,11 @@
 that continues from the last epoch instead of starting over."""
 
 import json
+import os
+import signal
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +86,43 @@ def test_a_gpu_that_torch_cannot_use_fails_the_run_in_one_line(monkeypatch):
         sessions.OneProcessSession()
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
     assert sessions.OneProcessSession().device.type == "cpu"  # no GPU asked for: the CPU, no error
+
+
+def kill_running_task(name: str, after: Path, killed: list[int], stop: threading.Event) -> None:
+    """Once AFTER exists, SIGKILL the worker process of the running Ray task NAME (found by the state API, ended by
+    its id), as when its node is preempted or the kernel's OOM killer takes it."""
+    from ray.util.state import list_tasks
+
+    while not stop.is_set() and not killed:
+        if after.exists():
+            running = [("name", "=", name), ("state", "=", "RUNNING")]
+            for task in list_tasks(filters=running, raise_on_missing_output=False):
+                if task.worker_pid:
+                    os.kill(task.worker_pid, signal.SIGKILL)
+                    killed.append(task.worker_pid)
+                    return
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_retrain_whose_worker_is_lost_runs_again_from_its_last_checkpoint(ray_local, data_ref, tmp_path, capsys):
+    """Issue 25, item 4 for the retrains: the task's worker process SIGKILLed after its first checkpoint; the driver
+    runs it again (jobs/engine/launch.py ATTEMPTS) and the run continues from that epoch, each epoch once."""
+    killed: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=kill_running_task, daemon=True,
+                               args=("loop_task", tmp_path / "seed0" / "checkpoint", killed, stop))
+    watcher.start()
+    try:
+        config = smoke("epochs=3", "train_limit=1024", "export_onnx=false", "robustness_images=0")
+        result = train_in_task("cnn", config, data_ref, ONE_CPU, tmp_path, "seed0", label="lost: ")
+    finally:
+        stop.set()
+        watcher.join()
+    out = capsys.readouterr().out
+    assert len(killed) == 1, out[-2000:]
+    assert "lost: lost its worker (" in out and "run again from its last checkpoint" in out, out[-2000:]
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]  # from the checkpoint: no epoch trained twice
+    after_loss = out.split("lost its worker", 1)[1]
+    assert "lost: epoch   1/3" not in after_loss and "lost: epoch   3/3" in after_loss
+    assert json.loads((tmp_path / "seed0" / "result.json").read_text())["test_accuracy"] == result.test_accuracy

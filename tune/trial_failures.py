@@ -60,7 +60,12 @@ class TrialRetries(ray_tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if recorded_own_failure(self.train_storage, trial.trial_id) is not None:
-            return  # its own failure: the trial's failed line says why, once
+            # Its own failure: the rerun Tune has queued fails at once with the recorded reason, but each costs a
+            # new actor process (seconds of start-up and imports). Counting this failure as the last allowed makes
+            # that rerun the only one (tune/experiment/trial.py `should_recover`: num_failures <= max_failures).
+            # The trial's failed line says why, once.
+            trial.run_metadata.num_failures = max(trial.run_metadata.num_failures, trial.max_failures)
+            return
         epoch = (trial.last_result or {}).get("epoch", 0)
         say(f"  {self.model} trial {trial.trial_id}: lost its worker (node, process or actor gone; retry "
             f"{trial.num_failures} of {trial.max_failures}): run again from its last checkpoint (epoch {epoch:g}) on "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import tempfile
 import time
@@ -26,6 +25,7 @@ from torch import nn
 import models
 from jobs.engine import batches
 from jobs.engine.config import for_device
+from jobs.engine.cpus import usable_cpus
 from jobs.engine.data import Mnist, limit
 from jobs.engine.epoch import place, run_epoch
 from jobs.engine.final_evaluation import evaluate_final
@@ -276,8 +276,9 @@ def best_epoch(history: list[dict[str, Any]]) -> int | None:
 
 
 def device_name(device: torch.device) -> str:
-    """The GPU's name, or "cpu (2 cores, 1 thread)": the host's cores and the threads torch computes with."""
+    """The GPU's name, or "cpu (2 cores, 1 thread)": the cores this process may use (its affinity mask, cgroup
+    quota or SLURM allocation, jobs/engine/cpus.py; not the host's count) and the threads torch computes with."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cores, threads = os.cpu_count() or 1, torch.get_num_threads()
+    cores, threads = usable_cpus(), torch.get_num_threads()
     return f"cpu ({cores} core{'s' if cores != 1 else ''}, {threads} thread{'s' if threads != 1 else ''})"
