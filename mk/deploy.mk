@@ -27,7 +27,7 @@ push: image
 # kfp pins protobuf 6 and older google-* packages, which clash with the Ray/torch stack: a venv of its own.
 $(KFP_STAMP): requirements-kfp.txt
 	test -x $(KFP_PY) || $(PYTHON) -m venv $(KFP_VENV)
-	$(KFP_PY) -m pip install --quiet -r requirements-kfp.txt
+	$(KFP_PY) -m pip install --quiet --no-compile -r requirements-kfp.txt  # compiled on import: see the Makefile
 	touch $@
 
 kfp-install: $(KFP_STAMP)

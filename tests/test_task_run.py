@@ -88,19 +88,25 @@ def test_a_gpu_that_torch_cannot_use_fails_the_run_in_one_line(monkeypatch):
     assert sessions.OneProcessSession().device.type == "cpu"  # no GPU asked for: the CPU, no error
 
 
-def kill_running_task(name: str, after: Path, killed: list[int], stop: threading.Event) -> None:
-    """Once AFTER exists, SIGKILL the worker process of the running Ray task NAME (found by the state API, ended by
-    its id), as when its node is preempted or the kernel's OOM killer takes it."""
+def kill_running_task(address: str, name: str, after: Path, killed: list[int], stop: threading.Event) -> None:
+    """Once AFTER exists, SIGKILL the worker process of the running Ray task NAME on the Ray at ADDRESS (found by the
+    state API, ended by its id), as when its node is preempted or the kernel's OOM killer takes it.
+
+    The pid is looked up from the start, not once AFTER exists: Ray's task events reach the state API about a second
+    late, and by then a short run may have finished."""
     from ray.util.state import list_tasks
 
+    pid = None
+    running = [("name", "=", name), ("state", "=", "RUNNING")]
     while not stop.is_set() and not killed:
-        if after.exists():
-            running = [("name", "=", name), ("state", "=", "RUNNING")]
-            for task in list_tasks(filters=running, raise_on_missing_output=False):
-                if task.worker_pid:
-                    os.kill(task.worker_pid, signal.SIGKILL)
-                    killed.append(task.worker_pid)
-                    return
+        if pid is None:
+            pids = [t.worker_pid for t in list_tasks(address, filters=running, raise_on_missing_output=False)
+                    if t.worker_pid]
+            pid = pids[0] if pids else None
+        if pid is not None and after.exists():
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
         time.sleep(0.05)
 
 
@@ -111,10 +117,12 @@ def test_a_retrain_whose_worker_is_lost_runs_again_from_its_last_checkpoint(ray_
     killed: list[int] = []
     stop = threading.Event()
     watcher = threading.Thread(target=kill_running_task, daemon=True,
-                               args=("loop_task", tmp_path / "seed0" / "checkpoint", killed, stop))
+                               args=(ray_local.get_runtime_context().gcs_address, "loop_task",
+                                     tmp_path / "seed0" / "checkpoint", killed, stop))
     watcher.start()
     try:
-        config = smoke("epochs=3", "train_limit=1024", "export_onnx=false", "robustness_images=0")
+        # Epochs of ~1.5 s each: the run is still going when the watcher sees the first checkpoint.
+        config = smoke("epochs=3", "train_limit=4096", "export_onnx=false", "robustness_images=0")
         result = train_in_task("cnn", config, data_ref, ONE_CPU, tmp_path, "seed0", label="lost: ")
     finally:
         stop.set()
