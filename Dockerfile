@@ -54,7 +54,7 @@ ENV PYTHONPATH=/app
 COPY jobs/ jobs/
 COPY models/ models/
 COPY tune/ tune/
-# The pins each node's packages are checked against before a sweep trains (jobs/engine/node_check.py).
+# The pins each node's packages are checked against before a sweep trains (jobs/engine/run/node_check.py).
 COPY requirements.txt requirements.txt
 
 USER 1000:1000

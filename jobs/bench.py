@@ -1,6 +1,6 @@
-"""`make bench`: training throughput of our loop against the common DataLoader recipe (jobs/engine/benchmark.py).
+"""`make bench`: training throughput of our loop against the common DataLoader recipe (jobs/engine/bench/cpu.py).
 
-Writes its section of BENCHMARKS.md; on a machine with a GPU a second section (jobs/engine/benchmark_gpu.py).
+Writes its section of BENCHMARKS.md; on a machine with a GPU a second section (jobs/engine/bench/gpu.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from jobs.engine import config as run_config
-from jobs.engine.benchmark import CPU, cpu_section, torchvision_root, write_section
-from jobs.engine.data import limit, load_mnist, resolve_data_dir
+from jobs.engine.bench.cpu import CPU, cpu_section, torchvision_root, write_section
+from jobs.engine.data.mnist import limit, load_mnist, resolve_data_dir
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.precision import resolve_precision
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sections in ("auto", "cpu", "both"):
             write_section(Path(args.out), cpu_section(data, root, cpu_cfg, args, command))
         if gpu:
-            from jobs.engine.benchmark_gpu import GPU_BEGIN, GPU_END, gpu_section
+            from jobs.engine.bench.gpu import GPU_BEGIN, GPU_END, gpu_section
 
             text = gpu_section(data, limit(data, train=args.race_images), root, cfg, args, device, command)
             write_section(Path(args.out), text, GPU_BEGIN, GPU_END)

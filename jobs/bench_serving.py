@@ -1,6 +1,6 @@
 """`make bench-serving`: how stable the serving measurement is: each model measured twice in one process.
 
-The final retrain measures latency at batch 1 and throughput at a large batch once (jobs/engine/serving.py);
+The final retrain measures latency at batch 1 and throughput at a large batch once (jobs/engine/measure/serving.py);
 this runs that same measurement twice back to back on the same model, input and threads and writes both medians
 and their ratio to BENCHMARKS.md, so a reader knows how far one figure can be trusted (target: within 20%).
 """
@@ -16,13 +16,13 @@ import torch
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.augment import prepare_batch
-from jobs.engine.benchmark import write_section
-from jobs.engine.data import load_mnist, resolve_data_dir
-from jobs.engine.epoch import place
+from jobs.engine.bench.cpu import write_section
+from jobs.engine.data.augment import prepare_batch
+from jobs.engine.data.mnist import load_mnist, resolve_data_dir
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
+from jobs.engine.measure.serving import serving_cost
 from jobs.engine.precision import resolve_precision
-from jobs.engine.serving import serving_cost
+from jobs.engine.train.epoch import place
 
 BEGIN, END = "<!-- bench:serving:begin -->", "<!-- bench:serving:end -->"
 CPU = torch.device("cpu")

@@ -34,7 +34,7 @@ class MemoryAtTrials(threading.Thread):
         self.marks, self.seen, self.stop = sorted(marks), {}, threading.Event()
 
     def run(self) -> None:
-        from tune.tuner import TrialLog
+        from tune.sweep.tuner import TrialLog
 
         while not self.stop.wait(0.2):
             finished = sum("finished_at" in t for t in list(TrialLog.TIMES.values()))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobs.engine.data import download, load_mnist, refresh, resolve_data_dir
+from jobs.engine.data.mnist import download, load_mnist, refresh, resolve_data_dir
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 
 

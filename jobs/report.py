@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 from jobs.engine.errors import UsageError, run_cli
-from tune.cost_columns import price_flag
-from tune.report import write_report
-from tune.sweep_folder import find_sweep
+from tune.analysis.cost_columns import price_flag
+from tune.report.write import write_report
+from tune.sweep.folder import find_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="a sweep's folder (holds sweep.json), or OUTPUT for its latest sweep")
     parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
                         help="US dollars per vCPU-hour and per GPU-hour for this report's costs, instead of what the "
-                             "sweep recorded (default: the sweep's --price, else tune/cost.py DEFAULT_PRICES)")
+                             "sweep recorded (default: the sweep's --price, else tune/analysis/cost.py DEFAULT_PRICES)")
     args = parser.parse_args(argv)
     prices = price_flag(args.price)
     if not args.output.strip():

@@ -12,12 +12,12 @@ import os
 from typing import Any
 
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
-from jobs.engine.loopback import prefer_loopback
-from jobs.engine.storage import check_storage
-from tune.cost_columns import price_flag
-from tune.sweep_checks import configs_for, read_space_file, validate
-from tune.sweep_folder import check_name, check_writable
-from tune.sweep_plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
+from jobs.engine.run.loopback import prefer_loopback
+from jobs.engine.run.storage import check_storage
+from tune.analysis.cost_columns import price_flag
+from tune.sweep.checks import configs_for, read_space_file, validate
+from tune.sweep.folder import check_name, check_writable
+from tune.sweep.plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
 
 
 def parse_args(argv: list[str] | None) -> Any:
@@ -45,14 +45,15 @@ def parse_args(argv: list[str] | None) -> Any:
                              "checks them), else start it; for a job a cluster may run again (a RayJob's retry)")
     parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY=VALUE",
                         help="override a config key for every architecture that has it; repeatable")
-    parser.add_argument("--space", help="JSON file: {model: {key: {kind: args}}} replacing tune/spaces.py entries")
+    parser.add_argument("--space",
+                        help="JSON file: {model: {key: {kind: args}}} replacing tune/sweep/spaces.py entries")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers per trial (default: 1)")
     parser.add_argument("--gpu", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DATA_DIR)")
     parser.add_argument("--verbose", action="store_true", help="show Ray's own logs")
     parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
                         help="US dollars per vCPU-hour and per GPU-hour for the report's costs, recorded in sweep.json "
-                             "(default: tune/cost.py DEFAULT_PRICES, a dated public list price)")
+                             "(default: tune/analysis/cost.py DEFAULT_PRICES, a dated public list price)")
     parser.add_argument("--keep-trial-checkpoints", action="store_true",
                         help="keep every trial's latest checkpoint after its architecture's best trial is chosen "
                              "(default: removed then; recorded in sweep.json, so a resume keeps them too)")
@@ -80,25 +81,27 @@ def main(argv: list[str] | None = None) -> int:
     if prices is not None:
         sweep.prices = prices.as_dict()
     sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or args.keep_trial_checkpoints
-    from jobs.engine.data import load_mnist
+    from jobs.engine.data.mnist import load_mnist
 
     data = load_mnist(args.data_dir)
     address = args.address or os.environ.get("RAY_ADDRESS")
     prefer_loopback(address)
     if address:
-        from jobs.engine.cluster import check_reachable
+        from jobs.engine.run.cluster import check_reachable
 
         check_reachable(address)
-    from jobs.engine.cluster import connect
-    from jobs.engine.node_check import check_nodes
+    from jobs.engine.run.cluster import connect
+    from jobs.engine.run.node_check import check_nodes
 
     # Ray first: a Ray that cannot start, or a node without our stack, leaves no empty sweep folder behind.
     check_nodes(args.gpu, in_process=connect(args.address, args.verbose))
     if not resuming:
         start_in_own_folder(sweep, output, args.name)
-    from tune.orchestration import run_sweep
+    from tune.report.write import report_finished_sweep
+    from tune.sweep.orchestration import run_sweep
 
-    run_sweep(sweep, configs, data, args.workers, args.gpu)
+    run_sweep(sweep, configs, data, args.workers, args.gpu)  # ends with sweep.json complete
+    report_finished_sweep(sweep)  # the sweep knows nothing of the page: the command writes it
     return 0 if any(s.status == "ok" for s in sweep.status.values()) else 1
 
 

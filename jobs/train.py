@@ -8,8 +8,8 @@ import time
 import models
 from jobs.engine import config as run_config
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
-from jobs.engine.loopback import prefer_loopback
-from jobs.engine.storage import check_folder_name, check_writable
+from jobs.engine.run.loopback import prefer_loopback
+from jobs.engine.run.storage import check_folder_name, check_writable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     output = check_writable(args.output, "--output")  # Ray Train's storage and the run's result.json: a folder
     if args.name:
         check_folder_name(args.name)
-    from jobs.engine.data import load_mnist
-    from jobs.engine.preflight import check_model_assets
+    from jobs.engine.data.mnist import load_mnist
+    from jobs.engine.run.preflight import check_model_assets
 
     data = load_mnist(args.data_dir)
     check_model_assets(args.model, config)
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     prefer_loopback(args.address)
     import ray
 
-    from jobs.engine.cluster import connect, plan_workers
-    from jobs.engine.launch import train_with_ray_train
-    from jobs.engine.node_check import check_nodes
+    from jobs.engine.run.cluster import connect, plan_workers
+    from jobs.engine.run.launch import train_with_ray_train
+    from jobs.engine.run.node_check import check_nodes
 
     embedded = connect(args.address, args.verbose)
     workers = plan_workers(args.workers, args.gpu)

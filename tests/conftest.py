@@ -128,7 +128,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_dir: Path):
-    from jobs.engine.data import load_mnist
+    from jobs.engine.data.mnist import load_mnist
 
     return load_mnist(str(mnist_dir))
 
@@ -138,7 +138,7 @@ def ray_local():
     """One embedded Ray on 127.0.0.1 (token auth as Ray 2.60 defaults), shared by every in-process run."""
     import ray
 
-    from jobs.engine.cluster import connect
+    from jobs.engine.run.cluster import connect
 
     connect(None)
     yield ray
@@ -174,7 +174,7 @@ def train_events(monkeypatch, tmp_path) -> Callable[[], list[dict]]:
     """
     from ray.train import UserCallback
 
-    from jobs.engine import launch
+    from jobs.engine.run import launch
 
     log = tmp_path / "train-events.jsonl"
 

@@ -4,7 +4,7 @@ seconds on 2 cores (tests/test_other_rays.py runs it).
 Usage: python -m tests.embedded_probe STEPS, STEPS a JSON list of
 - {"embedded": {VARIABLE: value or null}, "affinity": [CPU, ...]}: with the environment changed so (null:
   unset), and this process (so the Ray it starts) allowed only AFFINITY's CPUs if given, as `taskset` allows,
-  what the Ray that jobs.engine.cluster.connect(None) starts is: {"embedded", "gcs_address", "session_dir",
+  what the Ray that jobs.engine.run.cluster.connect(None) starts is: {"embedded", "gcs_address", "session_dir",
   "cpus", "gpus", "seconds"}; then shut down, the affinity restored;
 - {"wait_for": PATH}: until PATH holds {"env": {VARIABLE: value}, "address": HOST:PORT} (a head that started
   meanwhile), then the environment updated so: {"seconds"};
@@ -22,8 +22,8 @@ import time
 
 import ray
 
-from jobs.engine.cluster import connect
 from jobs.engine.errors import run_cli
+from jobs.engine.run.cluster import connect
 
 
 def embedded(environ: dict[str, str | None], affinity: list[int] | None = None) -> dict:

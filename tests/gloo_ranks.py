@@ -11,9 +11,9 @@ import torch.distributed as dist
 
 
 def mean_on_every_rank(rank: int, sums: list[float], per_rank: int, folder: str) -> None:
-    """Rank RANK averages its own loss sum with the others' (jobs/engine/loop.py `mean_over_ranks`) and writes what
-    it got to FOLDER/rank<RANK>.json."""
-    from jobs.engine.loop import mean_over_ranks
+    """Rank RANK averages its own loss sum with the others' (jobs/engine/train/loop.py `mean_over_ranks`) and writes
+    what it got to FOLDER/rank<RANK>.json."""
+    from jobs.engine.train.loop import mean_over_ranks
 
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=len(sums))
     try:

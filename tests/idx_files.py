@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.engine.data import FILES, IMAGE_MAGIC, LABEL_MAGIC
+from jobs.engine.data.mnist import FILES, IMAGE_MAGIC, LABEL_MAGIC
 
 Split = tuple[np.ndarray, np.ndarray]  # images uint8 [N, 28, 28], labels uint8 [N]
 

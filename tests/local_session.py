@@ -1,8 +1,8 @@
 """The one loop without Ray: an in-process session double, as timm tests its models (build, a few steps, a report).
 
-`LocalSession` gives the loop (jobs/engine/loop.py `run_loop`) what a Ray session does: rank 0 of 1 on the CPU,
+`LocalSession` gives the loop (jobs/engine/train/loop.py `run_loop`) what a Ray session does: rank 0 of 1 on the CPU,
 the last checkpoint it reported, and every report kept in order. `train_locally` runs a model through the loop
-that way and writes result.json the way a retrain's driver does (jobs/engine/launch.py `write_result`), so the
+that way and writes result.json the way a retrain's driver does (jobs/engine/run/launch.py `write_result`), so the
 model tests read the same record a Ray run writes, without a Ray process in the test session.
 """
 
@@ -76,11 +76,11 @@ def local_config(model: str, overrides: list[str] | None = None, final_checks: b
 
 def train_locally(model: str, data: Any, folder: Path, overrides: list[str] | None = None,
                   final_checks: bool = False, session: LocalSession | None = None) -> dict[str, Any]:
-    """Train MODEL on DATA (jobs.engine.data.Mnist) through the one loop in this process and write
+    """Train MODEL on DATA (jobs.engine.data.mnist.Mnist) through the one loop in this process and write
     FOLDER/result.json as a single-worker retrain does; returns result.json's content."""
-    from jobs.engine.cluster import Workers
-    from jobs.engine.launch import keep_beside_result, write_result
-    from jobs.engine.loop import SUMMARY_FILE, run_loop
+    from jobs.engine.run.cluster import Workers
+    from jobs.engine.run.launch import keep_beside_result, write_result
+    from jobs.engine.train.loop import SUMMARY_FILE, run_loop
 
     config = local_config(model, overrides, final_checks)
     session = session or LocalSession(folder)

@@ -32,7 +32,7 @@ import pytest
 
 from tests.sweep_fixture import write_sweep
 from tests.timeline_fixture import stamp_timeline
-from tune.significance import N_RESAMPLES
+from tune.analysis.significance import N_RESAMPLES
 
 # Bootstrap resamples of a report whose test reads the page, not the statistic: the intervals and chances are
 # tested against scipy and by hand at the real default (tests/test_significance.py, tests/test_report_trust.py).
@@ -62,7 +62,7 @@ class Reports:
     @functools.cache  # noqa: B019
     def built(self, scenario: str, seeds: int = 3, slots: int | None = None, cpus: float = 2.0,
               n_resamples: int = PAGE_RESAMPLES) -> tuple[Path, dict[str, Any]]:
-        from tune.report import write_report
+        from tune.report.write import write_report
 
         folder = self.copy(self._folder("built", scenario, seeds, slots, cpus, n_resamples) / "out", scenario, seeds,
                            slots, cpus)

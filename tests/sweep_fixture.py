@@ -4,7 +4,7 @@
 schema the sweep produces. Predictions are made wrong on chosen images, so accuracies, confusion matrices and
 per-class F1 are consistent with each other and with `test_labels`, the way real results are.
 
-Each final run also keeps its predictions.npz as jobs/engine/final_evaluation.py writes it: labels and
+Each final run also keeps its predictions.npz as jobs/engine/measure/final_evaluation.py writes it: labels and
 predictions (those of result.json), probabilities whose arg-max is the prediction (ECE, NLL and Brier in
 result.json are computed from them), the wrong images most confident first (synthetic seven-segment digits, the
 same image for the same test index in every model), and for the detector a few canvases with true and predicted
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from jobs.engine.calibration import calibration_summary
-from jobs.engine.corruptions import CORRUPTIONS
-from jobs.engine.final_evaluation import MAX_ERROR_IMAGES, PREDICTIONS_FILE
+from jobs.engine.data.corruptions import CORRUPTIONS
+from jobs.engine.measure.calibration import calibration_summary
+from jobs.engine.measure.final_evaluation import MAX_ERROR_IMAGES, PREDICTIONS_FILE
 
 N_TEST = 1000
 FAILED_REASON = "ImageNet weights for alexnet are not available offline (torch hub cache is empty)"

@@ -3,7 +3,7 @@ stops a weak trial at one of them is shown on the session's reference sweep (tes
 
 from __future__ import annotations
 
-from jobs.engine.loop import check_parts
+from jobs.engine.train.loop import check_parts
 
 
 def test_an_epoch_splits_on_batch_boundaries_into_at_most_the_checks_asked():

@@ -4,11 +4,11 @@ import torch
 from torch import nn
 
 import models
-from jobs.engine.augment import MEAN, STD, prepare_batch
 from jobs.engine.config import LOOP_DEFAULTS
-from jobs.engine.data import Mnist
-from jobs.engine.epoch import place
+from jobs.engine.data.augment import MEAN, STD, prepare_batch
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.tasks.classification import ClassificationTask
+from jobs.engine.train.epoch import place
 
 
 def digits(n: int = 8) -> torch.Tensor:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from jobs.bench import main
-from jobs.engine.benchmark import BEGIN, END, write_section
-from jobs.engine.benchmark_gpu import GPU_BEGIN, GPU_END
+from jobs.engine.bench.cpu import BEGIN, END, write_section
+from jobs.engine.bench.gpu import GPU_BEGIN, GPU_END
 from tests.cli import assert_usage_error, run_in_process, run_module
 
 # Every size at its smallest (a timed epoch of one image, one timed round, one race epoch on one image): the test

@@ -1,4 +1,4 @@
-"""jobs/engine/calibration.py on a 4-image, 3-class example worked out by hand."""
+"""jobs/engine/measure/calibration.py on a 4-image, 3-class example worked out by hand."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.engine import calibration as cal
+from jobs.engine.measure import calibration as cal
 
 # Top-class confidence / right?: 0.70 right, 0.62 wrong (says 1, is 2), 0.90 right, 0.45 wrong (says 1, is 0).
 PROBS = np.array([[0.70, 0.20, 0.10],

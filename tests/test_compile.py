@@ -10,14 +10,14 @@ from torch import nn
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.data import Mnist
-from jobs.engine.epoch import place, run_epoch
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.errors import UsageError
-from jobs.engine.loop import wants_static_step
-from jobs.engine.optim import lr_table, make_optimizer, make_schedule, param_groups
 from jobs.engine.presets import PRESETS
-from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks.classification import ClassificationTask
+from jobs.engine.train.epoch import place, run_epoch
+from jobs.engine.train.loop import wants_static_step
+from jobs.engine.train.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.engine.train.static_step import StaticStep
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process
 from tests.local_session import train_locally
@@ -237,7 +237,7 @@ def test_a_failed_capture_after_the_warm_up_keeps_the_warm_up_steps():
 
 
 def test_a_fallback_is_recorded_in_result_json(mnist, tmp_path, monkeypatch, capsys):
-    from jobs.engine import static_step
+    from jobs.engine.train import static_step
 
     monkeypatch.setattr(static_step, "captures", lambda device: True)  # the GPU path, on this CPU: it fails
     result = train_locally("cnn", mnist, tmp_path, ["compile=on", "train_limit=129", "batch_size=16"])

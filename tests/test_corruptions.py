@@ -1,9 +1,9 @@
-"""jobs/engine/corruptions.py: deterministic per seed, and each corruption does what its name says."""
+"""jobs/engine/data/corruptions.py: deterministic per seed, and each corruption does what its name says."""
 
 import pytest
 import torch
 
-from jobs.engine import corruptions as c
+from jobs.engine.data import corruptions as c
 
 RANDOM = ["shift", "rotate", "scale", "gaussian_noise", "impulse_noise"]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

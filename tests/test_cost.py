@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tune import cost
+from tune.analysis import cost
 
 HISTORY = [  # out of order on purpose: sorted by epoch
     {"epoch": 3, "val_accuracy": 0.9905, "epoch_time_s": 12.0},
@@ -163,7 +163,7 @@ def test_dollars_are_printed_with_two_significant_figures_below_one(value, text)
 
 def test_typed_records_count_the_same_as_stored_dicts():
     from jobs.engine.run_result import RunResult
-    from tune.trials import TrialRecord
+    from tune.sweep.trials import TrialRecord
 
     trials = [TrialRecord(model=t["model"], trial_id=str(i), status="ok", started_at=t["started_at"],
                           finished_at=t["finished_at"], resources=t["resources"]) for i, t in enumerate(TRIALS)]

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from jobs.engine.data import FILES, limit, load_mnist
+from jobs.engine.data.mnist import FILES, limit, load_mnist
 from jobs.engine.errors import UsageError
 from tests.idx_files import write_mnist
 

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from jobs.engine import cluster
-from jobs.engine.cluster import Workers, plan_workers
 from jobs.engine.errors import UsageError
-from jobs.engine.loop import mean_over_ranks
+from jobs.engine.run import cluster
+from jobs.engine.run.cluster import Workers, plan_workers
+from jobs.engine.train.loop import mean_over_ranks
 from jobs.train import main as train_main
 from tests.cli import assert_usage_error, run_in_process
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jobs.engine.data import Mnist
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.tasks.detection_data import canvas_count, centred, make_canvases, split_canvases
 
 CONFIG = {"canvas_size": 84, "max_digits": 3, "scale_min": 0.8, "scale_max": 1.6, "digits_per_canvas": 2.0,

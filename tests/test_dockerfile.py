@@ -90,9 +90,9 @@ def test_dependencies_come_before_code_and_nothing_secret_is_baked_in() -> None:
 
 
 def test_the_image_keeps_the_pins_the_node_check_reads_beside_the_code() -> None:
-    """jobs/engine/node_check.py checks each node's packages against requirements.txt beside jobs/: without it in
+    """jobs/engine/run/node_check.py checks each node's packages against requirements.txt beside jobs/: without it in
     /app, a sweep in our image checks only the GPU half."""
-    from jobs.engine.node_check import REQUIREMENTS
+    from jobs.engine.run.node_check import REQUIREMENTS
 
     workdir = [args for op, args in instructions() if op == "WORKDIR"][-1].strip()
     destinations = {str(PurePosixPath(workdir) / args.split()[-1]) for op, args in instructions() if op == "COPY"}

@@ -1,10 +1,10 @@
-"""A configuration that passes validation trains (issue 25, item 12): from every search space (tune/spaces.py), its
-low and high corners (every choice's first and last value, every range's ends: the smallest model a space allows
-and the one whose shapes shrink most) and a random draw with a fixed seed, each passed through a trial's own
-validation (tune/tuner.py trial_config), built, and trained for one step by the loop's own parts without Ray: the
-epoch's share of rank 0 of one or of two data-parallel ranks (jobs/engine/sharding.py), cut into batches as the
-loop cuts it (jobs/engine/batches.py), with a remainder of one image. The issue's own config goes through the
-whole loop (tests/local_session.py).
+"""A configuration that passes validation trains (issue 25, item 12): from every search space (tune/sweep/spaces.py),
+its low and high corners (every choice's first and last value, every range's ends: the smallest model a space allows and
+the one whose shapes shrink most) and a random draw with a fixed seed, each passed through a trial's own validation
+(tune/sweep/tuner.py trial_config), built, and trained for one step by the loop's own parts without Ray: the epoch's
+share of rank 0 of one or of two data-parallel ranks (jobs/engine/data/sharding.py), cut into batches as the loop cuts
+it (jobs/engine/data/batches.py), with a remainder of one image. The issue's own config goes through the whole loop
+(tests/local_session.py).
 
 Small on purpose: a few images, vgg16 and alexnet with random weights (no ImageNet file read), no checkpoint of
 the big models written (what made a whole loop per config cost ~15 s for vgg16).
@@ -18,17 +18,17 @@ import torch
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.batches import MIN_BATCH, batch_bounds, full_and_tail, steps_per_epoch
-from jobs.engine.data import limit
-from jobs.engine.epoch import place, run_epoch
+from jobs.engine.data.batches import MIN_BATCH, batch_bounds, full_and_tail, steps_per_epoch
+from jobs.engine.data.mnist import limit
+from jobs.engine.data.sharding import rank_slice
 from jobs.engine.errors import UsageError
-from jobs.engine.loop import check_parts, run_loop
-from jobs.engine.optim import make_optimizer, make_schedule, param_groups
-from jobs.engine.sharding import rank_slice
 from jobs.engine.tasks import make_task
+from jobs.engine.train.epoch import place, run_epoch
+from jobs.engine.train.loop import check_parts, run_loop
+from jobs.engine.train.optim import make_optimizer, make_schedule, param_groups
 from tests.local_session import LocalSession
-from tune.search import param_space
-from tune.spaces import SPACES, candidate_values
+from tune.sweep.search import param_space
+from tune.sweep.spaces import SPACES, candidate_values
 
 SEED = 0
 PER_RANK = 8  # training images (canvases for the detector) a rank gets: one batch of 7 and a remainder of one
@@ -49,7 +49,7 @@ def corners_and_draw(model: str) -> list[dict]:
 
 
 class Rank0Of(LocalSession):
-    """Rank 0 of WORLD ranks: the loop takes its 1/WORLD share of each epoch (jobs/engine/sharding.py) and trains
+    """Rank 0 of WORLD ranks: the loop takes its 1/WORLD share of each epoch (jobs/engine/data/sharding.py) and trains
     it as that rank would under DDP, where each rank's BatchNorm sees only its own share."""
 
     def __init__(self, folder, world: int) -> None:

@@ -7,7 +7,7 @@ from torch import nn
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.data import Mnist
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.tasks.detection import DetectionTask
 from jobs.engine.tasks.detection_data import as_float, centred
 from jobs.train import main as train_main

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from jobs import fetch_mnist
-from jobs.engine import data
-from jobs.engine.data import FILES, load_mnist
+from jobs.engine.data import mnist as data
+from jobs.engine.data.mnist import FILES, load_mnist
 from jobs.engine.errors import UsageError
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import idx_contents, mnist_arrays, write_csv, write_mnist

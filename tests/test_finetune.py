@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import models
-from jobs.engine.augment import MEAN, STD
-from jobs.engine.optim import param_groups
+from jobs.engine.data.augment import MEAN, STD
+from jobs.engine.train.optim import param_groups
 from jobs.train import main as train_main
 from models.finetune import FAMILIES, ImageNetInput, min_input_size
 from tests.cli import assert_usage_error, run_in_process
@@ -113,8 +113,8 @@ def test_alexnet_smoke_run_through_ray_loads_the_cached_weights_on_the_worker_an
         ray_local, data_ref, tmp_path):
     # The fine-tune wrapper (models/finetune.py) once through Ray: a retrain task, whose worker finds the weights
     # in the session's TORCH_HOME (test_ray_workers_see_the_fake_torch_home).
-    from jobs.engine.cluster import Workers
-    from jobs.engine.launch import train_in_task
+    from jobs.engine.run.cluster import Workers
+    from jobs.engine.run.launch import train_in_task
     from tests.local_session import local_config
 
     fake_weights("alexnet")

@@ -11,7 +11,7 @@ from torch import nn
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine import flops
+from jobs.engine.measure import flops
 
 
 def conv_then_linear() -> nn.Module:

@@ -7,10 +7,10 @@ import torch
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.epoch import place
-from jobs.engine.optim import lr_table, make_optimizer, param_groups
-from jobs.engine.static_step import StaticStep
 from jobs.engine.tasks.classification import ClassificationTask
+from jobs.engine.train.epoch import place
+from jobs.engine.train.optim import lr_table, make_optimizer, param_groups
+from jobs.engine.train.static_step import StaticStep
 from tests.test_compile import small_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -1,4 +1,5 @@
-"""The layers import only downward: models/ -> jobs/engine/ -> tune/ -> the commands in jobs/*.py.
+"""The layers import only downward: models/ -> jobs/engine/ -> tune/ -> the commands in jobs/*.py; and inside
+jobs/engine/ and tune/, the rooms (a folder per role) import only downward too, in the order ROOMS gives.
 
 Read from the source itself (every import statement, function-level ones included), so a back-import planted
 anywhere fails here; and no command imports ray before it has chosen the loopback address.
@@ -18,6 +19,11 @@ from tests.paths import REPO as ROOT
 
 # Lower number = lower layer. A module may import its own layer and the ones below it.
 LAYERS = {"models": 0, "jobs.engine": 1, "tune": 2, "jobs": 3}
+# Inside a layer, its rooms from lowest to highest ("" is the layer's own top level): a module may import its own
+# room and the rooms before it. The order is the one each layer's __init__ docstring gives.
+ROOMS = {"jobs.engine": ("", "data", "tasks", "measure", "train", "run", "bench"),
+         "tune": ("", "sweep", "analysis", "report")}
+MAX_TOP_LEVEL_MODULES = 8  # per layer with rooms, __init__ included: more is a room missing
 COMMANDS = ("jobs.train", "jobs.sweep", "jobs.report", "jobs.fetch_mnist", "jobs.bench", "jobs.bench_sweep",
             "jobs.bench_serving", "jobs.dashboard")
 
@@ -35,6 +41,21 @@ def layer_of(module: str) -> int | None:
     return None
 
 
+def room_of(module: str) -> tuple[str, int] | None:
+    """(layer with rooms, the room's place in ROOMS[layer]) of one of our modules; None outside such a layer."""
+    for layer, rooms in ROOMS.items():
+        if module == layer or module.startswith(layer + "."):
+            rest = module[len(layer) + 1:].split(".")
+            room = rest[0] if rest[0] in rooms else ""  # a room's own __init__ is in the room
+            return layer, rooms.index(room)
+    return None
+
+
+def is_module(name: str, root: Path = ROOT) -> bool:
+    path = root / Path(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def imports_of(source: str | ast.AST, module: str) -> list[tuple[int, str]]:
     """(line, imported module) of every import in SOURCE (text or a parsed node), at any depth; relative imports
     resolved."""
@@ -48,8 +69,7 @@ def imports_of(source: str | ast.AST, module: str) -> list[tuple[int, str]]:
                 package = module.split(".")[: len(module.split(".")) - node.level]
                 base = ".".join([*package, base] if base else package)
             # `from jobs.engine import config` imports jobs.engine.config: name the submodule when it is one.
-            found += [(node.lineno, f"{base}.{alias.name}" if (ROOT / Path(*f"{base}.{alias.name}".split("."))
-                                                                 ).with_suffix(".py").exists() else base)
+            found += [(node.lineno, f"{base}.{alias.name}" if is_module(f"{base}.{alias.name}") else base)
                       for alias in node.names]
     return found
 
@@ -60,15 +80,20 @@ def our_modules(root: Path = ROOT) -> dict[str, Path]:
 
 
 def violations(root: Path = ROOT) -> list[str]:
-    """Every import of a higher layer, as `file:line: module (layer) imports other (layer)`."""
+    """Every import of a higher layer, as `file:line: module (layer) imports other (layer)`, and of a later room of
+    the same layer, as `file:line: module (room) imports other (room)`."""
     out = []
     for module, path in our_modules(root).items():
-        own = layer_of(module)
+        own, own_room = layer_of(module), room_of(module)
         for line, imported in imports_of(path.read_text(), module):
-            theirs = layer_of(imported)
+            theirs, their_room = layer_of(imported), room_of(imported)
             if theirs is not None and own is not None and theirs > own:
                 out.append(f"{path.relative_to(root)}:{line}: {module} (layer {own}) imports {imported} "
                            f"(layer {theirs})")
+            elif own_room and their_room and own_room[0] == their_room[0] and their_room[1] > own_room[1]:
+                rooms = ROOMS[own_room[0]]
+                out.append(f"{path.relative_to(root)}:{line}: {module} (room {rooms[own_room[1]] or 'top'}) imports "
+                           f"{imported} (room {rooms[their_room[1]]}, later in {own_room[0]})")
     return out
 
 
@@ -101,6 +126,22 @@ def test_there_is_no_import_cycle():
     assert cycles() == []
 
 
+def test_each_layer_with_rooms_keeps_few_modules_at_its_top_and_each_room_says_what_it_holds():
+    for layer, rooms in ROOMS.items():
+        folder = ROOT / Path(*layer.split("."))
+        top = sorted(p.name for p in folder.glob("*.py"))
+        assert len(top) <= MAX_TOP_LEVEL_MODULES, f"{layer}: {top}: give the new module a room"
+        found = {p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__"}
+        assert found == set(rooms) - {""}, (layer, found)
+        for room in (r for r in rooms if r):
+            doc = ast.get_docstring(ast.parse((folder / room / "__init__.py").read_text()))
+            assert doc and len(doc.split()) >= 15, f"{layer}.{room}: its __init__ docstring says what the room holds"
+        # The layer's docstring lists its rooms in the order the rule enforces.
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+        places = [doc.find(f"`{room}/`") for room in rooms if room]
+        assert -1 not in places and places == sorted(places), f"{layer}/__init__.py: list the rooms in ROOMS' order"
+
+
 def test_jobs_holds_only_commands_and_the_engine():
     top = {p.name for p in (ROOT / "jobs").iterdir() if not p.name.startswith((".", "__pycache__"))}
     commands = {f"{c.split('.')[1]}.py" for c in COMMANDS}
@@ -111,7 +152,7 @@ def test_jobs_holds_only_commands_and_the_engine():
 
 def test_a_planted_back_import_is_found(tmp_path):
     for folder in ("models", "jobs/engine", "tune"):
-        for path in (ROOT / folder).glob("*.py"):
+        for path in (ROOT / folder).glob("**/*.py"):
             target = tmp_path / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(path.read_text())
@@ -119,17 +160,22 @@ def test_a_planted_back_import_is_found(tmp_path):
     (tmp_path / "jobs" / "sweep.py").write_text("def main():\n    pass\n")
     assert violations(tmp_path) == [] and cycles(tmp_path) == []
     # Inside a function, as the ones that hide best are, and each kind of upward step.
-    planted = {"models/cnn.py": "from jobs.engine.data import Mnist", "jobs/engine/loop.py": "import tune.presets",
-               "tune/stats.py": "from jobs import sweep"}
+    # Each kind of step: a layer up, and a room up inside the engine and inside tune/ (the sweep knowing the page).
+    planted = {"models/cnn.py": "from jobs.engine.data.mnist import Mnist",
+               "jobs/engine/train/loop.py": "import tune.sweep.presets",
+               "tune/analysis/stats.py": "from jobs import sweep",
+               "jobs/engine/data/mnist.py": "from jobs.engine.train import loop",
+               "jobs/engine/errors.py": "from jobs.engine.run.cluster import connect",
+               "tune/sweep/orchestration.py": "from tune.report import write"}
     for name, line in planted.items():
         path = tmp_path / name
         path.write_text(path.read_text() + f"\n\ndef planted():\n    {line}\n")
     found = violations(tmp_path)
     assert [v.split(":")[0] for v in found] == sorted(planted, key=list(planted).index) or \
         sorted(v.split(":")[0] for v in found) == sorted(planted)
-    # And a cycle inside one layer: tune.stats <-> tune.comparison.
-    (tmp_path / "tune" / "stats.py").write_text("import tune.comparison\n")
-    assert any({"tune.stats", "tune.comparison"} <= set(c) for c in cycles(tmp_path))
+    # And a cycle inside one layer: tune.analysis.stats <-> tune.analysis.comparison.
+    (tmp_path / "tune" / "analysis" / "stats.py").write_text("import tune.analysis.comparison\n")
+    assert any({"tune.analysis.stats", "tune.analysis.comparison"} <= set(c) for c in cycles(tmp_path))
 
 
 def top_level_imports(module: str) -> list[str]:
@@ -166,10 +212,10 @@ def imports_ray(module: str) -> bool:
 
 
 def test_no_command_imports_ray_when_it_is_imported():
-    # Ray picks the address its processes bind to when it is first imported (jobs/engine/loopback.py), so
+    # Ray picks the address its processes bind to when it is first imported (jobs/engine/run/loopback.py), so
     # importing a command, and parsing its flags, must not import it.
     assert [c for c in COMMANDS if imports_ray(c)] == []
-    assert imports_ray("jobs.engine.launch") and not imports_ray("jobs.engine.config")  # the rule itself works
+    assert imports_ray("jobs.engine.run.launch") and not imports_ray("jobs.engine.config")  # the rule itself works
 
 
 @pytest.mark.slow

@@ -148,13 +148,13 @@ def test_a_resumed_search_reruns_the_trial_that_lost_its_worker_and_not_the_one_
     checkpoint would pass it), the other's actor is SIGKILLed after its first epoch. A resumed search reruns the
     lost trial from its checkpoint; the own failure stays failed, never trained again (a Tune retry of it takes the
     same path: the recorded reason, raised at once)."""
-    import tune.tuner
-    from jobs.engine.cluster import Workers
-    from tune.orchestration import search
-    from tune.sweep_checks import configs_for
-    from tune.sweep_record import Sweep
+    import tune.sweep.tuner
+    from jobs.engine.run.cluster import Workers
+    from tune.sweep.checks import configs_for
+    from tune.sweep.orchestration import search
+    from tune.sweep.record import Sweep
 
-    monkeypatch.setattr(tune.tuner, "NODE_LOSS_RETRIES", 0)
+    monkeypatch.setattr(tune.sweep.tuner, "NODE_LOSS_RETRIES", 0)
     overrides = ["hidden=32", "train_limit=4096", "val_limit=256", "test_limit=100", f"epochs={EPOCHS}"]
     space = {"cnn": {**SMALL_CNN["cnn"], "fail_at_epoch": {"choice": [-1, 1]}}}
     sweep = Sweep(output=tmp_path / "sweep", models=["cnn"], name="lost", preset="smoke", search="grid",

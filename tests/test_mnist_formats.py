@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.engine.data import FILES, IMAGE_MAGIC, LABEL_MAGIC, Mnist, find_file, load_mnist
-from jobs.engine.mnist_formats import locate
+from jobs.engine.data.formats import locate
+from jobs.engine.data.mnist import FILES, IMAGE_MAGIC, LABEL_MAGIC, Mnist, find_file, load_mnist
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import idx_bytes, idx_contents, mnist_arrays, write_csv, write_mnist, write_npz
 

@@ -5,7 +5,7 @@ on a head that advertises a GPU torch cannot use: tests/test_other_rays.py."""
 import pytest
 
 from jobs.engine.errors import UsageError
-from jobs.engine.node_check import check_nodes, pinned
+from jobs.engine.run.node_check import check_nodes, pinned
 
 # A package no index has, and the stack's own Ray at a version it is not.
 UNMET = ["archsweep-no-such-package==1.0", "ray==2.59.0"]
@@ -35,15 +35,15 @@ def test_what_an_extra_brings_is_checked_too(ray_local):
 
 
 def test_a_command_stops_before_training(ray_local, tmp_path, monkeypatch, capsys):
-    import jobs.engine.node_check
+    import jobs.engine.run.node_check
     from jobs.train import main
     from tests.cli import assert_usage_error, run_in_process
     from tests.idx_files import write_mnist
 
     # The driver reads the pins from its working dir's requirements.txt: here one with a pin no node can meet.
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(jobs.engine.node_check.REQUIREMENTS.read_text() + "\n" + UNMET[0] + "  # injected\n")
-    monkeypatch.setattr(jobs.engine.node_check, "REQUIREMENTS", requirements)
+    requirements.write_text(jobs.engine.run.node_check.REQUIREMENTS.read_text() + "\n" + UNMET[0] + "  # injected\n")
+    monkeypatch.setattr(jobs.engine.run.node_check, "REQUIREMENTS", requirements)
     proc = run_in_process(main, ["--model", "cnn", "--preset", "smoke", "--data-dir", str(write_mnist(tmp_path / "m")),
                                  "--output", str(tmp_path / "out")], capsys)
     assert_usage_error(proc, f"lacks {UNMET[0]}")

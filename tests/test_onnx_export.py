@@ -15,7 +15,7 @@ from torch import nn
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine.onnx_export import MIN_CHECK_IMAGES, REQUIRED_AGREEMENT, export_and_check, not_deployable
+from jobs.engine.measure.onnx_export import MIN_CHECK_IMAGES, REQUIRED_AGREEMENT, export_and_check, not_deployable
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.engine.cpus import usable_cpus
+from jobs.engine.train.cpus import usable_cpus
 from tests.cli import assert_usage_error
 from tests.idx_files import write_mnist
 from tests.paths import REPO

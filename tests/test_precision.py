@@ -7,7 +7,7 @@ from torch import nn
 import models
 from jobs.engine import config as run_config
 from jobs.engine import precision
-from jobs.engine.data import Mnist
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.errors import UsageError
 from jobs.engine.tasks.classification import ClassificationTask
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.engine.errors import UsageError
-from jobs.engine.ray_temp import SOCKET_PATH_MAX, embedded_temp_dir, longest_socket_path
+from jobs.engine.run.ray_temp import SOCKET_PATH_MAX, embedded_temp_dir, longest_socket_path
 from tests.cli import assert_usage_error, run_in_process
 from tests.idx_files import write_mnist
 

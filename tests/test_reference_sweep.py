@@ -12,9 +12,9 @@ from datetime import datetime
 import pytest
 import torch
 
-from jobs.engine.final_evaluation import ONNX_FILE, PREDICTIONS_FILE
+from jobs.engine.measure.final_evaluation import ONNX_FILE, PREDICTIONS_FILE
 from tests.reference_sweep import MODELS, TRAINED, copy_of, snapshot, sweep_folders
-from tune.comparison import fmt_accuracy
+from tune.analysis.comparison import fmt_accuracy
 
 pytestmark = pytest.mark.slow  # every test here needs the session's reference sweep
 OUTPUT_FILES = ("sweep.json", "trials.json", "comparison.csv", "comparison.json", "comparison.md", "report.html")

@@ -22,8 +22,8 @@ from jobs.report import main, write_report
 from tests.cli import assert_usage_error, run_in_process, run_module
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import FAILED_REASON, N_TEST
-from tune.significance import matched_mcnemar
-from tune.stats import pareto_front
+from tune.analysis.significance import matched_mcnemar
+from tune.analysis.stats import pareto_front
 
 SECTIONS = ("summary", "comparison-table", "statistics", "search", "search-learned", "validation-curves", "pareto",
             "accuracy-vs-params", "confusion-matrices", "per-class-f1", "errors", "calibration", "robustness",
@@ -388,7 +388,7 @@ def test_the_printed_summary_is_short_paragraphs_with_each_failure_said_once_bri
 
 
 def test_brief_is_a_messages_first_clause_without_paths():
-    from tune.report_words import brief
+    from tune.report.words import brief
 
     assert brief("CUDA out of memory. Tried to allocate 2.00 GiB", 90) == "CUDA out of memory"
     assert brief("checkpoint missing in /tmp/x/y.pt; rerun", 90) == "checkpoint missing"
@@ -443,7 +443,7 @@ def test_no_two_sections_or_figures_share_a_title(reports):
 def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(reports, tmp_path, monkeypatch):
     import torch
 
-    from jobs.engine import loop
+    from jobs.engine.train import loop
 
     monkeypatch.setattr(loop, "usable_cpus", lambda: 2)
     monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 1)

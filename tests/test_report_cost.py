@@ -24,10 +24,10 @@ from jobs.report import write_report
 from tests.cli import assert_usage_error, run_in_process
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import ONNX_REASON
-from tune.comparison import comparison_table, load_results
-from tune.cost import DEFAULT_PRICES
-from tune.report_cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
-from tune.sweep_record import Sweep
+from tune.analysis.comparison import comparison_table, load_results
+from tune.analysis.cost import DEFAULT_PRICES
+from tune.report.cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
+from tune.sweep.record import Sweep
 
 CPU_PRICE_S = DEFAULT_PRICES.cpu_hour / 3600  # dollars per CPU-second at the default prices
 COST_FIGURES = ("cost-training", "cost-latency", "cost-gflops", "cost-size", "time-to-accuracy")
@@ -197,12 +197,12 @@ def test_a_bad_price_on_the_report_is_one_error_line(text, fragment, built, caps
 @pytest.fixture
 def no_ray(monkeypatch):
     """Ray must not be joined or started: a stand-in for connect that stops the sweep right there."""
-    import jobs.engine.cluster
+    import jobs.engine.run.cluster
 
     def refuse(*args, **kwargs):
         raise RuntimeError("connect was called")
 
-    monkeypatch.setattr(jobs.engine.cluster, "connect", refuse)
+    monkeypatch.setattr(jobs.engine.run.cluster, "connect", refuse)
 
 
 @pytest.mark.parametrize(("text", "fragment"), BAD_PRICES)
@@ -217,18 +217,18 @@ def test_a_bad_price_on_the_sweep_is_one_error_line_before_anything(text, fragme
 
 
 def test_the_sweep_records_its_price_in_sweep_json(tmp_path, capsys, mnist_dir, monkeypatch):
-    import jobs.engine.cluster
-    import jobs.engine.node_check
-    import tune.orchestration
+    import jobs.engine.run.cluster
+    import jobs.engine.run.node_check
+    import tune.sweep.orchestration
     from jobs.sweep import main as sweep_main
 
     def stop(*args, **kwargs):
         raise RuntimeError("run_sweep was called")
 
     # The sweep claims its folder once Ray runs: stand-ins for an embedded Ray, its node check and the sweep.
-    monkeypatch.setattr(jobs.engine.cluster, "connect", lambda *args, **kwargs: True)
-    monkeypatch.setattr(jobs.engine.node_check, "check_nodes", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tune.orchestration, "run_sweep", stop)
+    monkeypatch.setattr(jobs.engine.run.cluster, "connect", lambda *args, **kwargs: True)
+    monkeypatch.setattr(jobs.engine.run.node_check, "check_nodes", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tune.sweep.orchestration, "run_sweep", stop)
     with pytest.raises(RuntimeError, match="run_sweep was called"):  # stopped where the training would start
         sweep_main(["--models", "cnn", "--output", str(tmp_path), "--data-dir", str(mnist_dir),
                     "--price", "cpu_hour=0.05,gpu_hour=2.50"])

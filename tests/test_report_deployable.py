@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
-from tune.comparison import comparison_table, load_results
-from tune.report_cost import cost_section
-from tune.report_html import step_fallbacks
+from tune.analysis.comparison import comparison_table, load_results
+from tune.report.cost import cost_section
+from tune.report.page import step_fallbacks
 
 REASON = ("not deployable: agreement 86.70% on 10000 test images, below the 99.9% required (dynamo: "
           "GuardOnDataDependentSymNode: Could not guard on data-dependent expression; torchscript: agreement "

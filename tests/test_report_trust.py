@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.engine.final_evaluation import PREDICTIONS_FILE
+from jobs.engine.measure.final_evaluation import PREDICTIONS_FILE
 from jobs.report import write_report
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import FAILED_REASON, digits
-from tune.comparison import load_results
-from tune.report_errors import right_where_wrong
-from tune.report_predictions import Predictions, SweepPredictions, read_predictions, sweep_predictions
-from tune.report_search import search_points
-from tune.report_statistics import compute
-from tune.search_insights import asha_savings
-from tune.significance import N_RESAMPLES
+from tune.analysis.comparison import load_results
+from tune.analysis.search_insights import asha_savings
+from tune.analysis.significance import N_RESAMPLES
+from tune.report.errors import right_where_wrong
+from tune.report.predictions import Predictions, SweepPredictions, read_predictions, sweep_predictions
+from tune.report.search import search_points
+from tune.report.statistics import compute
 
 TRUST = ("statistics", "search-learned", "validation-curves", "errors", "calibration", "robustness")
 TRAINED = ["resnet18", "cnn", "faster_rcnn", "vit"]  # clear_winner's trained models, best first
@@ -250,7 +250,7 @@ def test_an_older_sweep_without_predictions_npz_still_gets_its_statistics(report
     for path in folder.glob(f"final/*/seed*/{PREDICTIONS_FILE}"):
         path.unlink()
     sweep = json.loads((folder / "sweep.json").read_text())
-    del sweep["spaces"]  # before --space was recorded: tune/spaces.py's spaces
+    del sweep["spaces"]  # before --space was recorded: tune/sweep/spaces.py's spaces
     (folder / "sweep.json").write_text(json.dumps(sweep))
     text = Path(render(folder)["files"]["report_html"]).read_text()
     assert len(rows(card(text, "statistics"), "pairs")) == 1

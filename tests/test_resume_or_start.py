@@ -7,7 +7,7 @@ import pytest
 from jobs.sweep import main
 from tests.cli import assert_usage_error
 from tests.test_sweep_cli_errors import no_ray, sweep_error  # noqa: F401 - no_ray: the fixture, used below
-from tune.sweep_record import Sweep
+from tune.sweep.record import Sweep
 
 pytestmark = pytest.mark.usefixtures("no_ray")  # every case ends before Ray starts
 

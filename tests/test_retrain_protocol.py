@@ -3,9 +3,9 @@
 import torch
 
 from jobs.engine import config as run_config
-from jobs.engine.data import Mnist
-from jobs.engine.loop import worker_data
-from tune.orchestration import without_test
+from jobs.engine.data.mnist import Mnist
+from jobs.engine.train.loop import worker_data
+from tune.sweep.orchestration import without_test
 
 
 def tiny() -> Mnist:

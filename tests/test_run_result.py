@@ -8,11 +8,11 @@ import json
 import pandas as pd
 import pytest
 
-from jobs.engine.cluster import Workers
-from jobs.engine.loop import best_epoch
+from jobs.engine.run.cluster import Workers
 from jobs.engine.run_result import RunResult, build_result, compared_fields
+from jobs.engine.train.loop import best_epoch
 from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
-from tune.significance import N_RESAMPLES
+from tune.analysis.significance import N_RESAMPLES
 
 
 def history(*accuracies: float) -> list[dict]:

@@ -3,7 +3,7 @@
 import pytest
 from ray.tune.experiment import Experiment
 
-from tune.search import param_space, search_algorithm
+from tune.sweep.search import param_space, search_algorithm
 
 
 def draws(search: str, seed: int, samples: int = 4) -> list[dict]:
@@ -47,7 +47,7 @@ def test_search_hands_out_no_more_trials_than_its_cap_until_one_finishes(search)
 
 def test_a_grid_uses_the_cluster_like_any_other_search():
     # The 108-point cnn grid (samples 1) ran one trial at a time: concurrency was min(fits, samples).
-    from tune.search import concurrency, planned_trials
+    from tune.sweep.search import concurrency, planned_trials
 
     grid = param_space("cnn", "grid")
     points = 3 * 2 * 3 * 2 * 3  # kernel_size, dropout grid, channels, lr grid, batch_size

@@ -1,4 +1,4 @@
-"""tune/search_insights.py on small hand-made trial records."""
+"""tune/analysis/search_insights.py on small hand-made trial records."""
 
 import math
 import random
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tune import search_insights as si
+from tune.analysis import search_insights as si
 
 SPACE = {
     "lr": {"loguniform": [1e-3, 1e-2], "grid": [2e-3, 5e-3]},

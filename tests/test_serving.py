@@ -11,7 +11,7 @@ from torch import nn
 
 import models
 from jobs.engine import config as run_config
-from jobs.engine import serving
+from jobs.engine.measure import serving
 
 
 class FakeTime:

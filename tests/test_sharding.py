@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jobs.engine.sharding import rank_slice
+from jobs.engine.data.sharding import rank_slice
 
 
 @pytest.mark.parametrize(("n", "world"), [(55_000, 1), (55_000, 2), (55_000, 3), (1_001, 4)])

@@ -1,4 +1,4 @@
-"""tune/significance.py against hand computations and reference implementations on small fixed inputs."""
+"""tune/analysis/significance.py against hand computations and reference implementations on small fixed inputs."""
 
 import json
 import math
@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from tune import significance as sig
+from tune.analysis import significance as sig
 
 
 def pair(b, c, both_right=5, both_wrong=3, size=None):

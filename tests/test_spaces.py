@@ -8,8 +8,8 @@ import pytest
 import models
 from jobs.engine import config as run_config
 from jobs.engine.presets import PRESETS
-from tune.presets import SWEEPS
-from tune.spaces import SPACES, check_space
+from tune.sweep.presets import SWEEPS
+from tune.sweep.spaces import SPACES, check_space
 
 
 def values(entry):

@@ -1,4 +1,4 @@
-"""Storage checked before Ray starts (jobs/engine/storage.py): a folder, or a URI opened as Ray opens it and written
+"""Storage checked before Ray starts (jobs/engine/run/storage.py): a folder, or a URI opened as Ray opens it and written
 to, each fault one UsageError line that says what to set. The S3 faults are a real S3-compatible server's answers
 (tests/s3_server.py); the checks that need no server run without one."""
 
@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from jobs.engine.errors import UsageError
-from jobs.engine.storage import check_storage, check_writable
+from jobs.engine.run.storage import check_storage, check_writable
 from tests.ray_head import free_port
 from tests.s3_server import KEYS, session_s3_server
 

@@ -3,23 +3,24 @@
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
 
 import pytest
 
 from jobs.sweep import main
 from tests.cli import assert_usage_error, run_in_process
-from tune.sweep_record import Sweep
+from tune.sweep.record import Sweep
 
 
 @pytest.fixture
 def no_ray(monkeypatch):
     """Fails the test if the sweep gets as far as joining or starting Ray."""
-    import jobs.engine.cluster
+    import jobs.engine.run.cluster
 
     def refuse(*args, **kwargs):
         raise AssertionError("Ray was started before the bad input was caught")
 
-    monkeypatch.setattr(jobs.engine.cluster, "connect", refuse)
+    monkeypatch.setattr(jobs.engine.run.cluster, "connect", refuse)
 
 
 def sweep_error(capsys, mnist_dir, *args):
@@ -65,7 +66,7 @@ def test_bad_space_file(case, tmp_path, capsys, mnist_dir, no_ray):
 
 
 def test_a_valid_space_file_passes_the_checks(tmp_path):
-    from tune.sweep_checks import configs_for, read_space_file
+    from tune.sweep.checks import configs_for, read_space_file
 
     path = tmp_path / "space.json"
     space = {"vit": {"heads": {"choice": [2, 4]}, "dim": {"choice": [64, 96]}, "depth": {"randint": [2, 5]}}}
@@ -199,8 +200,8 @@ def test_a_cluster_that_refuses_our_token(ray_local, tmp_path, mnist_dir):
 
 def planned_sweep(output, name="sweep-p"):
     """A recorded sweep whose plan is what the code makes of it now."""
-    from tune.sweep_checks import configs_for
-    from tune.sweep_plan import effective_plan
+    from tune.sweep.checks import configs_for
+    from tune.sweep.plan import effective_plan
 
     folder = output / name
     folder.mkdir(parents=True)
@@ -212,15 +213,15 @@ def planned_sweep(output, name="sweep-p"):
 
 @pytest.mark.parametrize(("change", "fragments"), [
     # A git pull between the kill and the resume that widened cnn's lr range ...
-    (lambda m: m.setitem(__import__("tune.spaces").spaces.SPACES["cnn"], "lr", {"loguniform": [1e-4, 1e-1]}),
+    (lambda m: m.setitem(import_module("tune.sweep.spaces").SPACES["cnn"], "lr", {"loguniform": [1e-4, 1e-1]}),
      ["spaces.cnn.lr.loguniform: recorded [0.001, 0.01], now [0.0001, 0.1]"]),
     # ... added a key to vit's space ...
-    (lambda m: m.setitem(__import__("tune.spaces").spaces.SPACES["vit"], "dropout", {"uniform": [0.0, 0.3]}),
+    (lambda m: m.setitem(import_module("tune.sweep.spaces").SPACES["vit"], "dropout", {"uniform": [0.0, 0.3]}),
      ["spaces.vit.dropout: recorded \"(absent)\""]),
     # ... or changed a run preset (the quick cnn's learning rate) or a sweep preset (samples).
-    (lambda m: m.setitem(__import__("jobs.engine.presets").engine.presets.PRESETS["quick"]["models"], "cnn",
+    (lambda m: m.setitem(import_module("jobs.engine.presets").PRESETS["quick"]["models"], "cnn",
                          {"lr": 0.02}), ["configs.cnn.lr: recorded 0.003, now 0.02"]),
-    (lambda m: m.setitem(__import__("tune.presets").presets.SWEEPS["quick"], "samples", 3),
+    (lambda m: m.setitem(import_module("tune.sweep.presets").SWEEPS["quick"], "samples", 3),
      ["sweep_preset.samples: recorded 2, now 3"]),
 ])
 def test_resume_after_the_spaces_or_presets_changed(change, fragments, tmp_path, capsys, mnist_dir, no_ray,
@@ -232,8 +233,8 @@ def test_resume_after_the_spaces_or_presets_changed(change, fragments, tmp_path,
 
 
 def test_a_plan_unchanged_resumes_and_an_old_absolute_default_storage_moves_with_the_folder(tmp_path):
-    from tune.sweep_checks import configs_for
-    from tune.sweep_plan import check_plan_unchanged
+    from tune.sweep.checks import configs_for
+    from tune.sweep.plan import check_plan_unchanged
 
     folder = planned_sweep(tmp_path)
     sweep = Sweep.load(folder, "--resume")

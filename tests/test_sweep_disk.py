@@ -14,17 +14,17 @@ import torch
 
 import models
 from jobs.engine.atomic import write_atomically
-from jobs.engine.checkpoint_size import checkpoint_bytes, optimizer_copies, parameter_count, weights_bytes
-from jobs.engine.disk_full import disk_full
-from jobs.engine.finished_checkpoint import keep_weights_only
-from jobs.engine.loop import CHECKPOINT_FILE
+from jobs.engine.measure.checkpoint_size import checkpoint_bytes, optimizer_copies, parameter_count, weights_bytes
+from jobs.engine.run.disk_full import disk_full
 from jobs.engine.run_result import RunResult
+from jobs.engine.train.finished_checkpoint import keep_weights_only
+from jobs.engine.train.loop import CHECKPOINT_FILE
 from tests.tiny_disk import fill, tiny_disk
-from tune.disk_need import disk_lines, full_preset_need, model_need, sweep_need
-from tune.sweep_folder import seed_results, torn_seed_results
-from tune.sweep_record import Sweep
-from tune.torn_records import set_aside, why_torn
-from tune.trial_checkpoints import remove_trial_checkpoints
+from tune.sweep.disk_need import disk_lines, full_preset_need, model_need, sweep_need
+from tune.sweep.folder import seed_results, torn_seed_results
+from tune.sweep.record import Sweep
+from tune.sweep.torn_records import set_aside, why_torn
+from tune.sweep.trial_checkpoints import remove_trial_checkpoints
 
 
 def write(path: Path, content: bytes | str = b"x" * 1000) -> Path:
@@ -52,7 +52,8 @@ def test_trial_checkpoints_go_and_every_result_file_stays(tmp_path, as_uri):
 
 
 def saved_like_the_loop(folder: Path, optimizer_name: str = "adamw") -> tuple[dict, Path]:
-    """A cnn checkpoint as jobs/engine/loop.py saves one after a training step: weights, optimizer state, schedule."""
+    """A cnn checkpoint as jobs/engine/train/loop.py saves one after a training step: weights, optimizer state,
+    schedule."""
     config = {**models.defaults("cnn"), "optimizer": optimizer_name, "momentum": 0.9}
     model = models.build("cnn", config)
     optimizer = (torch.optim.AdamW(model.parameters(), lr=1e-3) if optimizer_name == "adamw"
@@ -77,7 +78,7 @@ def test_a_finished_retrain_keeps_its_weights_not_its_optimizer_state_and_the_lo
     assert freed == before - path.stat().st_size and path.stat().st_size < 0.4 * before
     assert after["optimizer"]["state"] == {} and after["state"] == saved["state"]
     assert all(torch.equal(after["model"][k], v) for k, v in saved["model"].items())
-    # What the loop does with a checkpoint it resumes from (jobs/engine/loop.py run_loop): it still loads.
+    # What the loop does with a checkpoint it resumes from (jobs/engine/train/loop.py run_loop): it still loads.
     model = models.build("cnn", models.defaults("cnn"))
     model.load_state_dict(after["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

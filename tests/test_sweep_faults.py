@@ -15,7 +15,7 @@ import pytest
 from jobs.sweep import main as sweep_main
 from tests.paths import REPO
 from tests.reference_sweep import behind_a_dead_proxy, copy_of, snapshot, sweep_folders
-from tune.comparison import fmt_accuracy
+from tune.analysis.comparison import fmt_accuracy
 
 # What these tests check is the sweep around the runs (resume, shared output, failures), not the final checks,
 # which the every-architecture sweep (test_sweep_submit.py) and their own tests cover: skipping the ONNX export
@@ -89,11 +89,11 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
     """cnn: every trial fails; vit: its search works but the final retrain fails. Both rows say why; exit 1."""
     import ray
 
-    import tune.orchestration
+    import tune.sweep.orchestration
     from jobs.sweep import main
 
     seen_by_trials = []
-    real_setup = tune.orchestration.TrialSetup
+    real_setup = tune.sweep.orchestration.TrialSetup
 
     def spy(model, base, data_ref, *args, **kwargs):
         seen_by_trials.append(ray.get(data_ref).sizes())
@@ -102,8 +102,8 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
     def retrain_fails(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (injected)")
 
-    monkeypatch.setattr(tune.orchestration, "TrialSetup", spy)
-    monkeypatch.setattr(tune.orchestration, "train_in_task", retrain_fails)
+    monkeypatch.setattr(tune.sweep.orchestration, "TrialSetup", spy)
+    monkeypatch.setattr(tune.sweep.orchestration, "train_in_task", retrain_fails)
     for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
         monkeypatch.setenv(var, "")
     space = tmp_path / "space.json"

@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 
-import tune.orchestration
-from jobs.engine.disk_full import DiskFull
+import tune.sweep.orchestration
 from jobs.engine.errors import run_cli
+from jobs.engine.run.disk_full import DiskFull
 from tests.reference_sweep import behind_a_dead_proxy, copy_of
 from tests.tiny_disk import FILLER, fill, tiny_disk
-from tune.orchestration import SweepRun, run_model
-from tune.sweep_record import ModelStatus, Sweep
-from tune.trials import TrialRecord
+from tune.sweep.orchestration import SweepRun, run_model
+from tune.sweep.record import ModelStatus, Sweep
+from tune.sweep.trials import TrialRecord
 
 pytestmark = pytest.mark.process  # mount
 
@@ -73,11 +73,12 @@ def test_a_full_disk_stops_the_resume_of_a_torn_retrain_with_one_line_and_a_resu
 
 def disk_full_run(tmp_path, output, monkeypatch, error: str | None) -> SweepRun:
     """A sweep of cnn whose search (already run) left one finished trial and one that failed with ERROR."""
-    from tune.sweep_checks import configs_for
+    from tune.sweep.checks import configs_for
 
     trials = [TrialRecord("cnn", "t0", "ok", val_accuracy=0.9, config={"lr": 1e-3}, history=[{"epoch": 1}]),
               TrialRecord("cnn", "t1", "failed", error=error)]
-    monkeypatch.setattr(tune.orchestration, "search", lambda *args: trials)  # the search's outcome, as Tune gave it
+    # The search's outcome, as Tune gave it.
+    monkeypatch.setattr(tune.sweep.orchestration, "search", lambda *args: trials)
     sweep = Sweep(output=output, models=["cnn"], name="s", preset="smoke", storage=str(tmp_path / "storage"))
     return SweepRun(sweep, {"cnn": configs_for("cnn", "smoke", [])}, None, None, 1, "off")
 
@@ -119,7 +120,7 @@ def test_trial_checkpoints_go_once_the_best_trial_is_chosen_unless_asked_to_keep
     def retrain_stops(*args, **kwargs):
         raise RuntimeError("the retrain is another test's")
 
-    monkeypatch.setattr(tune.orchestration, "train_in_task", retrain_stops)
+    monkeypatch.setattr(tune.sweep.orchestration, "train_in_task", retrain_stops)
     run_model(run, "cnn")
     assert results.is_file() and checkpoint.is_file() == keep
     assert Sweep.load(tmp_path / "sweep", "--resume").keep_trial_checkpoints == keep  # a resume honours it

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import pytest
 
 from jobs.engine.errors import UsageError
-from jobs.engine.loopback import bypass_proxies, head_host
-from tune.resource_usage import cluster_busy, held_seconds
-from tune.sweep_folder import check_writable, claim, find_sweep, point_latest
+from jobs.engine.run.loopback import bypass_proxies, head_host
+from tune.sweep.folder import check_writable, claim, find_sweep, point_latest
+from tune.sweep.resource_usage import cluster_busy, held_seconds
 
 
 def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path):

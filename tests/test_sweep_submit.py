@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs.engine.storage import PROBE_PREFIX
+from jobs.engine.run.storage import PROBE_PREFIX
 from tests.k8s_helpers import ENTRYPOINT, as_local_command, rayjob_entrypoint
 from tests.paths import REPO
 from tests.ray_head import RAY, submit
 from tests.s3_server import session_s3_server
-from tune.comparison import fmt_accuracy
+from tune.analysis.comparison import fmt_accuracy
 
 OUTPUT_FILES = ("sweep.json", "trials.json", "comparison.csv", "comparison.json", "comparison.md", "report.html")
 
@@ -70,8 +70,8 @@ def test_the_cluster_command_through_ray_job_submit_to_a_token_auth_head(ray_hea
         assert (output / name).is_file(), name
     sweep = json.loads((output / "sweep.json").read_text())
     # Tune's trials went to the bucket: each trial's results; their checkpoints were there until cnn's best trial was
-    # chosen (tune/trial_checkpoints.py), and the check's probe object is gone. The retrain, with its checkpoint, and
-    # the records stay in the sweep folder.
+    # chosen (tune/sweep/trial_checkpoints.py), and the check's probe object is gone. The retrain, with its checkpoint,
+    # and the records stay in the sweep folder.
     assert sweep["storage"] == storage and not (output / "tune").exists()
     stored = s3.files(f"submitted/archsweep/{sweep['name']}")
     trials = json.loads((output / "trials.json").read_text())

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from jobs.engine import config as run_config
-from jobs.engine.cluster import Workers
-from jobs.engine.launch import train_in_task
+from jobs.engine.run.cluster import Workers
+from jobs.engine.run.launch import train_in_task
 
 ONE_CPU = Workers(1, False, 1.0)
 
@@ -61,7 +61,7 @@ def test_more_than_one_worker_is_refused(tmp_path):
 def test_a_task_holds_its_resources_from_its_process_start_when_ray_started_the_process_for_it():
     from datetime import datetime
 
-    from jobs.engine.launch import held_since, process_started
+    from jobs.engine.run.launch import held_since, process_started
 
     started = process_started()
     assert started is not None and started < time.time()
@@ -77,7 +77,7 @@ def test_a_gpu_that_torch_cannot_use_fails_the_run_in_one_line(monkeypatch):
     import ray
     import torch
 
-    from jobs.engine import sessions
+    from jobs.engine.train import sessions
 
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [0])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -113,7 +113,7 @@ def kill_running_task(address: str, name: str, after: Path, killed: list[int], s
 @pytest.mark.slow
 def test_a_retrain_whose_worker_is_lost_runs_again_from_its_last_checkpoint(ray_local, data_ref, tmp_path, capsys):
     """Issue 25, item 4 for the retrains: the task's worker process SIGKILLed after its first checkpoint; the driver
-    runs it again (jobs/engine/launch.py ATTEMPTS) and the run continues from that epoch, each epoch once."""
+    runs it again (jobs/engine/run/launch.py ATTEMPTS) and the run continues from that epoch, each epoch once."""
     killed: list[int] = []
     stop = threading.Event()
     watcher = threading.Thread(target=kill_running_task, daemon=True,

@@ -10,9 +10,9 @@ import matplotlib
 import pytest
 from matplotlib.colors import to_rgb
 
-from tune.sweep_record import Sweep
-from tune.timeline import Run, assign_lanes, busy_text, caption, collect_runs, fig_timeline
-from tune.trials import TrialRecord
+from tune.report.timeline import Run, assign_lanes, busy_text, caption, collect_runs, fig_timeline
+from tune.sweep.record import Sweep
+from tune.sweep.trials import TrialRecord
 
 START = "2026-11-27T15:20:00+00:00"
 COLOURS = {"cnn": matplotlib.colormaps["tab10"](0), "vit": matplotlib.colormaps["tab10"](1)}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.engine.data import FILES
+from jobs.engine.data.mnist import FILES
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process, run_module
 from tests.idx_files import write_mnist
@@ -67,9 +67,9 @@ def test_unreachable_address(mnist_dir, capsys):
 @pytest.mark.parametrize("case", ["read-only", "under a file", "a file", "a URI", "name with a separator",
                                   "name that climbs"])
 def test_an_output_or_name_that_cannot_hold_the_run(case, tmp_path, mnist_dir, capsys, monkeypatch):
-    import jobs.engine.cluster
+    import jobs.engine.run.cluster
 
-    monkeypatch.setattr(jobs.engine.cluster, "connect", lambda *a, **k: pytest.fail("Ray started before the check"))
+    monkeypatch.setattr(jobs.engine.run.cluster, "connect", lambda *a, **k: pytest.fail("Ray started before the check"))
     monkeypatch.chdir(tmp_path)  # a URI taken for a folder would be created here, as ./s3:/bucket/runs
     (tmp_path / "a-file").write_text("x")
     output, name, fragments = {

@@ -1,4 +1,4 @@
-"""Runs are sized by the CPUs this process may use (jobs/engine/cpus.py), not the host's count (issue 25, case 9):
+"""Runs are sized by the CPUs this process may use (jobs/engine/train/cpus.py), not the host's count (issue 25, case 9):
 under a real `taskset`, and on cgroup files and SLURM variables given as inputs."""
 
 import os
@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from jobs.engine.cpus import cgroup_quota_cpus, slurm_cpus, usable_cpus
+from jobs.engine.train.cpus import cgroup_quota_cpus, slurm_cpus, usable_cpus
 from tests.paths import REPO
 
 
 @pytest.mark.process
 def test_taskset_one_core():
     proc = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
-                           "from jobs.engine.cpus import usable_cpus; print(usable_cpus())"],
+                           "from jobs.engine.train.cpus import usable_cpus; print(usable_cpus())"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "1", proc.stderr
 

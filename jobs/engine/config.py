@@ -17,10 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 import models
-from jobs.engine.batches import MIN_BATCH
 from jobs.engine.errors import UsageError
 from jobs.engine.presets import PRESETS
 from models import Param
+
+# The smallest training batch: BatchNorm's batch statistics need two values per channel where the map is 1x1
+# (jobs/engine/data/batches.py folds a smaller remainder into the batch before it).
+MIN_BATCH = 2
 
 LOOP_PARAMS: dict[str, Param] = {
     "optimizer": Param("adamw", "optimizer", choices=("adamw", "sgd")),
@@ -51,7 +54,7 @@ LOOP_PARAMS: dict[str, Param] = {
     "fail_at_epoch": Param(-1, "fault injection: raise once at this epoch; -1 = never", ge=-1),
     "val_checks_per_epoch": Param(1, "validation checks (Tune reports) per epoch: rungs for ASHA in short trials; "
                                      "the captured CUDA step checks once an epoch", ge=1, le=100),
-    # What a final run measures after its test evaluation (jobs/engine/final_evaluation.py).
+    # What a final run measures after its test evaluation (jobs/engine/measure/final_evaluation.py).
     "serving_batch": Param(256, "batch of the serving throughput measurement", ge=1, le=65_536),
     "serving_calls": Param(100, "timed calls at batch 1 for the serving latency (after a warm-up)", ge=1,
                            le=100_000),
@@ -59,7 +62,7 @@ LOOP_PARAMS: dict[str, Param] = {
     "onnx_check_images": Param(0, "test images the ONNX export is checked on, never fewer than 1,000 the test "
                                   "split has (fewer cannot show 99.9% agreement); 0 = all", ge=0),
     "robustness_images": Param(10_000, "test images scored under each corruption; 0 = no robustness check", ge=0),
-    # The static-shape step captured as a CUDA graph (jobs/engine/static_step.py): auto = on CUDA only; on the CPU
+    # The static-shape step captured as a CUDA graph (jobs/engine/train/static_step.py): auto = on CUDA only; on the CPU
     # it has nothing to capture and the eager loop is as fast, so `on` there only runs the same static step.
     "compile": Param("auto", "capture the training step as a CUDA graph", choices=("auto", "on", "off")),
     # bf16 autocast: auto = on CUDA, and on CPUs with native bf16 for the models that gain (jobs/engine/precision.py).
@@ -223,7 +226,7 @@ def check(model: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_shares(config: dict[str, Any], workers: int) -> None:
-    """Each of WORKERS data-parallel ranks must get at least MIN_BATCH training images (jobs/engine/sharding.py
+    """Each of WORKERS data-parallel ranks must get at least MIN_BATCH training images (jobs/engine/data/sharding.py
     gives each train_limit // workers): a rank with one image trains on batches of one, which BatchNorm cannot
     take, whatever the batching folds. Raises UsageError; train_limit 0 (the whole split) always passes."""
     limit = config.get("train_limit", 0)

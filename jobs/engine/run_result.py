@@ -2,7 +2,7 @@
 
 Each metric is a field, and a field's metadata says how the sweep's comparison shows it (`Compared`): adding a
 metric to result.json, comparison.csv|json|md and the report's table is one field here plus the line of the
-loop (jobs/engine/loop.py `summarise`) that computes it.
+loop (jobs/engine/train/loop.py `summarise`) that computes it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class RunResult:
     params: int | None = compared("Params")
     images_per_s: float | None = compared("Images/s")
     peak_memory_mb: float | None = compared("Peak memory", 0, " MB")
-    # What it costs to serve and to compute (jobs/engine/final_evaluation.py): per image (per canvas for the
+    # What it costs to serve and to compute (jobs/engine/measure/final_evaluation.py): per image (per canvas for the
     # detector) at batch 1 on the run's device, precision and threads; `serving` records how it was measured.
     latency_ms_p50: float | None = compared("Latency", 2, " ms", in_report=False)
     latency_ms_p95: float | None = compared(in_report=False)
@@ -84,7 +84,7 @@ class RunResult:
     onnx: dict[str, Any] = field(default_factory=dict)
     final_evaluation_errors: dict[str, str] = field(default_factory=dict)  # what could not be measured, why
     compile_time_s: float = 0.0  # capture of the static step, not in train_time_s
-    # Why the captured CUDA step failed and the run trained with the eager step (jobs/engine/static_step.py).
+    # Why the captured CUDA step failed and the run trained with the eager step (jobs/engine/train/static_step.py).
     step_fallback: str | None = None
     val_accuracy: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -145,7 +145,7 @@ def environment(workers: Any, device: str) -> dict[str, Any]:
 
 def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Any,
                  wall_time_s: float) -> RunResult:
-    """The RunResult of a run from its rank-0 worker's summary (jobs/engine/loop.py); every summary key that is
+    """The RunResult of a run from its rank-0 worker's summary (jobs/engine/train/loop.py); every summary key that is
     a RunResult field is copied, so a metric the loop adds reaches result.json without an edit here."""
     test = summary.get("test", {})
     names = {f.name for f in dataclasses.fields(RunResult)}

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from jobs.engine.data import Mnist
+from jobs.engine.data.mnist import Mnist
 
 
 class Task(Protocol):

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jobs.engine.augment import prepare_batch
-from jobs.engine.data import Mnist
-from jobs.engine.metrics import classification_metrics
+from jobs.engine.data.augment import prepare_batch
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.precision import autocast
+from jobs.engine.tasks.metrics import classification_metrics
 
 
 class ClassificationTask:
@@ -47,7 +47,7 @@ class ClassificationTask:
             if split == "test":
                 probabilities.append(logits.softmax(1))
         model.train(was_training)
-        if split == "test":  # kept for the final evaluation (jobs/engine/final_evaluation.py): no second pass
+        if split == "test":  # kept for the final evaluation (jobs/engine/measure/final_evaluation.py): no second pass
             self.test_probabilities = torch.cat(probabilities) if probabilities else None
         predicted = torch.cat(predictions).cpu().numpy() if predictions else labels.cpu().numpy()[:0]
         return classification_metrics(labels.cpu().numpy(), predicted, float(total_loss) / max(len(labels), 1))

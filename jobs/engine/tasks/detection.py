@@ -23,9 +23,9 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torchmetrics.detection import MeanAveragePrecision
 
-from jobs.engine.data import Mnist
-from jobs.engine.metrics import classification_metrics
+from jobs.engine.data.mnist import Mnist
 from jobs.engine.tasks.detection_data import Canvases, as_float, centred, split_canvases
+from jobs.engine.tasks.metrics import classification_metrics
 
 # Detection outputs are per image and post-processing loops over them in Python; larger batches buy nothing
 # on a CPU and only add memory on a GPU.
@@ -62,7 +62,7 @@ class DetectionTask:
             predicted = self.classify(model, getattr(self.data, f"{split}_images"))
         finally:
             model.train(was_training)
-        if split == "test":  # kept for the final evaluation (jobs/engine/final_evaluation.py): no second pass
+        if split == "test":  # kept for the final evaluation (jobs/engine/measure/final_evaluation.py): no second pass
             self.test_predictions = predicted
         no_box = predicted < 0
         metrics = classification_metrics(labels, np.where(no_box, (labels + 1) % 10, predicted), 1.0 - maps["map"])

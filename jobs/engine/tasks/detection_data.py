@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from jobs.engine.data import SIDE, Mnist
+from jobs.engine.data.mnist import SIDE, Mnist
 
 TRIES = 24  # candidate positions per digit; a digit with no free spot among them is left out of its canvas
 GAP = 1  # empty pixels kept between two ink boxes, so that no two boxes touch

@@ -1,0 +1,138 @@
+"""Everything a user can get wrong about a sweep, checked before Ray starts: flags, space files, resumes.
+
+Each problem is a UsageError: one `error:` line and exit code 2, before any cluster work.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import models
+from jobs.engine import config as run_config
+from jobs.engine.errors import UsageError
+from tune.sweep.presets import SWEEPS
+from tune.sweep.spaces import SEARCHES, candidate_values, check_space
+
+# What a sweep is when a flag is left out. --resume compares only the flags given with what sweep.json recorded.
+DEFAULTS: dict[str, Any] = {"preset": "quick", "search": "random", "search_seed": 0}
+# A space file is checked value by value, and as every combination of those values while there are few enough.
+MAX_COMBINATIONS = 4096
+
+
+def model_list(text: str | None) -> list[str]:
+    return models.model_names() if text is None else [m.strip() for m in text.split(",") if m.strip()]
+
+
+def configs_for(model: str, preset: str, overrides: list[str]) -> dict[str, Any]:
+    """The model's preset config with the sweep's --set keys that this model has."""
+    base = run_config.preset_config(model, preset)
+    return run_config.check(model, run_config.apply_overrides(base, [p for p in overrides if p.split("=")[0] in base]))
+
+
+def validate(args: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The selected models and their base configs; fills the defaults of flags left out into ARGS."""
+    for flag, default in DEFAULTS.items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, default)
+    args.overrides = args.overrides or []
+    names = model_list(args.models)
+    unknown = [m for m in names if m not in models.model_names()]
+    if unknown or not names:
+        raise UsageError(f"--models: unknown model {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(models.model_names())}")
+    if args.search not in SEARCHES:
+        raise UsageError(f"--search {args.search!r}: choose from {', '.join(SEARCHES)}")
+    if args.preset not in SWEEPS:
+        raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(SWEEPS)}")
+    for flag in ("samples", "seeds", "workers"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be >= 1")
+    for pair in args.overrides:
+        key = pair.partition("=")[0].strip()
+        if "=" not in pair or not key:
+            raise UsageError(f"--set {pair!r}: expected key=value")
+        if not any(key in run_config.preset_config(m, args.preset) for m in names):
+            raise UsageError(f"--set {key}: no selected model or the loop has this key")
+    return names, {m: configs_for(m, args.preset, args.overrides) for m in names}
+
+
+def read_space_file(path: str | None, configs: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """The spaces of a --space file, each key one its model or the loop has, each value one the model accepts."""
+    if not path:
+        return {}
+    try:
+        spaces = json.loads(Path(path).read_text())
+        if not isinstance(spaces, dict):
+            raise ValueError("expected {model: {key: {kind: args}}}")
+        for model, space in spaces.items():
+            if model not in configs:
+                raise ValueError(f"{model!r} is not among --models")
+            check_space(space, model)
+            check_space_values(model, space, configs[model])
+    except (OSError, ValueError, AttributeError) as exc:  # UsageError is a ValueError
+        raise UsageError(f"--space {path}: {exc}") from None
+    return spaces
+
+
+def check_space_values(model: str, space: dict[str, dict], base: dict[str, Any]) -> None:
+    """Every choice and both ends of every range through the model's own validation, as a trial would see it."""
+    known = set(base) - {run_config.GPU_KEY}
+    unknown = sorted(set(space) - known)
+    if unknown:
+        raise UsageError(f"{model}: {', '.join(unknown)}: not a key of {model} or the loop "
+                         f"(known: {', '.join(sorted(known))})")
+    values = {key: candidate_values(entry) for key, entry in space.items()}
+    for key, candidates in values.items():
+        for value in candidates:
+            try_config(model, base, {key: value})
+    if 1 < len(values) and math.prod(map(len, values.values())) <= MAX_COMBINATIONS:
+        for combination in itertools.product(*values.values()):
+            try_config(model, base, dict(zip(values, combination, strict=True)))
+
+
+def try_config(model: str, base: dict[str, Any], sampled: dict[str, Any]) -> None:
+    # The same path as a trial's config (tune/sweep/tuner.py trial_config): typed values through the declared config.
+    try:
+        run_config.check(model, run_config.with_values(base, sampled))
+    except UsageError as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in sampled.items())
+        raise UsageError(f"{shown}: {str(exc).removeprefix('--set ')}") from None
+
+
+def check_resume(args: Any, recorded: Any, resume_flag: str = "--resume") -> None:
+    """A flag given with --resume (or --resume-or-start, RESUME_FLAG) must say what the recorded sweep says; naming
+    the recorded values otherwise."""
+    given = {
+        "preset": args.preset,
+        "models": None if args.models is None else model_list(args.models),
+        "search": args.search,
+        "samples": args.samples,
+        "seeds": args.seeds,
+        "search_seed": args.search_seed,
+        "overrides": args.overrides or None,
+        "storage": args.storage,
+    }
+    if args.space:
+        given["spaces"] = read_space_file(args.space, {m: run_config.preset_config(m, recorded.preset)
+                                                      for m in recorded.models})
+    clashes = [key for key, value in given.items() if value is not None and value != getattr(recorded, key)]
+    if clashes:
+        said = ", ".join(f"{flag(key)} {as_text(given[key])}" for key in clashes)
+        record = " ".join(f"{flag(key)} {as_text(getattr(recorded, key))}" for key in (
+            "preset", "models", "search", "samples", "seeds", "search_seed", "overrides"))
+        raise UsageError(f"{resume_flag}: {recorded.output} was recorded with {record}; {said} contradicts it (leave "
+                         f"the flag out to continue that sweep, or start a new sweep without {resume_flag})")
+
+
+def flag(key: str) -> str:
+    return {"overrides": "--set", "spaces": "--space"}.get(key, f"--{key.replace('_', '-')}")
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) if value else "(none)"
+    return json.dumps(value) if isinstance(value, dict) else str(value)

@@ -1,0 +1,123 @@
+"""Trial records of a finished (or restored) search: the declared type `trials.json` stores a list of."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tune.sweep.resource_usage import parse_time
+
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "train_time_s",
+                "images_per_s",
+                "map_50", "map")
+ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Failure)\b.*)$")
+
+
+@dataclass
+class TrialRecord:
+    """One Tune trial of one architecture: its sampled config, how it ended, its per-epoch history and when and on
+    what it ran (driver's clock, ISO 8601). `status` is ok (ran every epoch), stopped (by ASHA) or failed."""
+
+    model: str
+    trial_id: str
+    status: str
+    error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None  # the highest over its epochs
+    epochs_run: float = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    started_at: str | None = None
+    finished_at: str | None = None
+    startup_s: float | None = None  # from its start to its first training step
+    resources: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> TrialRecord:
+        """A trials.json entry of this or an earlier version; unknown keys are dropped. ValueError if not one."""
+        if not isinstance(record, dict) or not {"model", "trial_id", "status"} <= set(record):
+            raise ValueError(f"not a trial record: {str(record)[:80]}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+
+def short_reason(error: BaseException | str | None) -> str | None:
+    """The last `SomethingError: message` line of a (possibly remote, nested) traceback."""
+    if error is None:
+        return None
+    lines = [m.group(1).strip() for m in map(ERROR_LINE.match, str(error).splitlines()) if m]
+    useful = [line for line in lines if not line.startswith(("ray.", "TrainingFailedError", "RayTaskError"))]
+    chosen = (useful or lines or [str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__])
+    return chosen[-1][:300]
+
+
+def finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, resources: dict[str, float],
+                 times: dict[str, str] | None = None) -> TrialRecord:
+    """One trial as trials.json stores it; TIMES are the driver's start and end stamps when it saw them."""
+    frame = result.metrics_dataframe
+    history = []
+    if frame is not None and "val_accuracy" in frame:
+        keep = [k for k in HISTORY_KEYS if k in frame.columns]
+        history = [{k: finite(row[k]) for k in keep} for row in frame[keep].to_dict("records")]
+    accuracies = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    # Epochs completed, a fraction when ASHA stopped the trial between two checks within an epoch.
+    epochs_run = max((h.get("epoch") or 0 for h in history), default=0)
+    status = "failed" if result.error else ("ok" if epochs_run >= epochs else "stopped")
+    when = times if times and "started_at" in times and "finished_at" in times else reported_times(result)
+    first_step = (result.metrics or {}).get("first_step_at")
+    return TrialRecord(
+        model=model,
+        trial_id=trial_id(result),
+        status=status,
+        error=short_reason(result.error),
+        config={k: result.config.get(k) for k in sampled_keys if k in (result.config or {})},
+        val_accuracy=max(accuracies) if accuracies else None,
+        epochs_run=epochs_run,
+        history=history,
+        started_at=when["started_at"],
+        finished_at=when["finished_at"],
+        startup_s=seconds_between(when["started_at"], first_step),
+        resources=dict(resources),
+    )
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """From a trial's start (the driver's clock) to its first training step (the trial's): its start-up."""
+    start_time, end_time = parse_time(start), parse_time(end)
+    if not start_time or not end_time:
+        return None
+    return round((end_time - start_time).total_seconds(), 2)
+
+
+def reported_times(result: Any) -> dict[str, str | None]:
+    """Start and end from the trial's own last report, for trials that ran before a resume: the end is exact,
+    the start leaves out the seconds spent starting workers before the first step."""
+    metrics = result.metrics or {}
+    end, total = metrics.get("timestamp"), metrics.get("time_total_s")
+    if end is None or total is None:
+        return {"started_at": None, "finished_at": None}
+    return {"started_at": datetime.fromtimestamp(end - total, UTC).isoformat(),
+            "finished_at": datetime.fromtimestamp(end, UTC).isoformat()}
+
+
+def trial_id(result: Any) -> str:
+    metrics = result.metrics or {}
+    if metrics.get("trial_id"):
+        return str(metrics["trial_id"])
+    return str(result.path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def best_trial(records: list[TrialRecord]) -> TrialRecord | None:
+    """Highest validation accuracy reached at any epoch, among trials that did not fail."""
+    candidates = [r for r in records if r.status != "failed" and r.val_accuracy is not None]
+    return max(candidates, key=lambda r: r.val_accuracy) if candidates else None
