@@ -27,20 +27,32 @@ RAY_SINGLETONS = {"_AutoscalingCoordinatorActor"}
 
 
 class MemoryAtTrials(threading.Thread):
-    """Samples the driver's resident memory each time the count of finished trials passes a mark."""
+    """Samples the driver's resident memory each time the count of finished trials under OUTPUT passes a mark."""
 
-    def __init__(self, marks: list[int]) -> None:
+    def __init__(self, marks: list[int], output: Path) -> None:
         super().__init__(daemon=True)
-        self.marks, self.seen, self.stop = sorted(marks), {}, threading.Event()
+        self.marks, self.output, self.seen, self.stop = sorted(marks), output, {}, threading.Event()
 
     def run(self) -> None:
-        from tune.sweep.tuner import TrialLog
-
         while not self.stop.wait(0.2):
-            finished = sum("finished_at" in t for t in list(TrialLog.TIMES.values()))
+            finished = finished_trials(self.output)
             for mark in self.marks:
                 if finished >= mark and mark not in self.seen:
                     self.seen[mark] = resident_mb()
+
+
+def finished_trials(output: Path) -> int:
+    """How many trials under OUTPUT have ended, by the stamps the sweep writes in each trial's folder when it ends
+    (tune/sweep/trial_times.py); a stamp being written is counted at the next look."""
+    from tune.sweep.trial_times import TIMES_FILE
+
+    ended = 0
+    for path in output.rglob(TIMES_FILE):
+        try:
+            ended += "finished_at" in json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    return ended
 
 
 def resident_mb() -> float:
@@ -76,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.sweep import main as sweep
 
     marks = [min(5, args.samples), args.samples]
-    watcher = MemoryAtTrials(marks)
-    watcher.start()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as output:
+        watcher = MemoryAtTrials(marks, Path(output))
+        watcher.start()
         code = sweep(["--models", "cnn", *SMALL, "--samples", str(args.samples), "--output", output,
                       *(["--data-dir", args.data_dir] if args.data_dir else [])])
         wall = time.perf_counter() - started

@@ -9,7 +9,6 @@ after every step, so `--resume` continues a killed sweep without redoing finishe
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.run.loopback import prefer_loopback
@@ -18,9 +17,10 @@ from tune.analysis.cost_columns import price_flag
 from tune.sweep.checks import configs_for, read_space_file, validate
 from tune.sweep.folder import check_name, check_writable
 from tune.sweep.plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
+from tune.sweep.request import SweepRequest
 
 
-def parse_args(argv: list[str] | None) -> Any:
+def parse_args(argv: list[str] | None) -> SweepRequest:
     # Flags that define a sweep default to None, so that --resume can tell a flag given from a default.
     parser = ArgumentParser(prog="python -m jobs.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", help="smoke | quick | full (default: quick)")
@@ -57,34 +57,34 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--keep-trial-checkpoints", action="store_true",
                         help="keep every trial's latest checkpoint after its architecture's best trial is chosen "
                              "(default: removed then; recorded in sweep.json, so a resume keeps them too)")
-    return parser.parse_args(argv)
+    return SweepRequest.from_flags(vars(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    prices = price_flag(args.price)
-    resuming = resumes(args)
+    request = parse_args(argv)
+    prices = price_flag(request.price)
+    resuming = resumes(request)
     if resuming:
-        sweep = resume_sweep(args)
+        sweep = resume_sweep(request)
         configs = {m: configs_for(m, sweep.preset, sweep.overrides) for m in sweep.models}
         check_plan_unchanged(sweep, configs)
     else:
-        names, configs = validate(args)
-        sweep = plan_sweep(args, names, read_space_file(args.space, configs))
+        request, names, configs = validate(request)
+        sweep = plan_sweep(request, names, read_space_file(request.space, configs))
         sweep.plan = effective_plan(sweep, configs)
-        output = check_writable(args.output, "--output")
-        if args.name and (output / check_name(args.name)).exists():  # claimed after Ray starts: checked before
-            raise UsageError(f"--name {args.name}: {output / args.name} already holds a sweep; choose another "
-                             f"name, or add --resume {output / args.name} to continue it")
+        output = check_writable(request.output, "--output")
+        if request.name and (output / check_name(request.name)).exists():  # claimed after Ray starts: checked before
+            raise UsageError(f"--name {request.name}: {output / request.name} already holds a sweep; choose another "
+                             f"name, or add --resume {output / request.name} to continue it")
     if sweep.storage:  # Tune's trials: a folder, or a URI (s3://...) opened and written to as Ray will
         check_storage(sweep.storage, "--storage")
     if prices is not None:
         sweep.prices = prices.as_dict()
-    sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or args.keep_trial_checkpoints
+    sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or request.keep_trial_checkpoints
     from jobs.engine.data.mnist import load_mnist
 
-    data = load_mnist(args.data_dir)
-    address = args.address or os.environ.get("RAY_ADDRESS")
+    data = load_mnist(request.data_dir)
+    address = request.address or os.environ.get("RAY_ADDRESS")
     prefer_loopback(address)
     if address:
         from jobs.engine.run.cluster import check_reachable
@@ -94,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.engine.run.node_check import check_nodes
 
     # Ray first: a Ray that cannot start, or a node without our stack, leaves no empty sweep folder behind.
-    check_nodes(args.gpu, in_process=connect(args.address, args.verbose))
+    check_nodes(request.gpu, in_process=connect(request.address, request.verbose))
     if not resuming:
-        start_in_own_folder(sweep, output, args.name)
+        start_in_own_folder(sweep, output, request.name)
     from tune.report.write import report_finished_sweep
     from tune.sweep.orchestration import run_sweep
 
-    run_sweep(sweep, configs, data, args.workers, args.gpu)  # ends with sweep.json complete
+    run_sweep(sweep, configs, data, request.workers, request.gpu)  # ends with sweep.json complete
     report_finished_sweep(sweep)  # the sweep knows nothing of the page: the command writes it
     return 0 if any(s.status == "ok" for s in sweep.status.values()) else 1
 

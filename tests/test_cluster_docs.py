@@ -115,7 +115,7 @@ def test_readme_submits_the_rayjob_command() -> None:
     assert ENTRYPOINT in commands
     for command in commands:
         args = sweep.parse_args(shlex.split(command)[3:])
-        sweep.validate(args)  # raises UsageError on what the CLI would refuse
+        sweep.validate(args)  # raises UsageError on what the CLI would refuse (args: a SweepRequest)
 
 
 def test_the_docs_resume_the_rayjobs_sweep_by_hand() -> None:

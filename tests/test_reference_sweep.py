@@ -9,6 +9,7 @@ import json
 import shutil
 from datetime import datetime
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,6 +122,13 @@ def test_a_final_run_measures_serving_compute_onnx_calibration_and_robustness(re
     assert result["gflops_per_image"] > 0 and result["model_size_mb"] > 0 and result["train_flops"] > 0
     assert result["onnx_agreement"] >= 0.999 and result["onnx"]["path"] == ONNX_FILE
     assert 0 <= result["ece"] <= 1 and result["nll"] > 0 and 0 <= result["brier"] <= 2
+    # The registered measurements (jobs/engine/measure/registry.py) ran: the confidently wrong count, recounted.
+    with np.load(run / PREDICTIONS_FILE) as kept:
+        wrong = kept["predictions"] != kept["labels"]
+        sure = kept["probabilities"].astype(np.float32).max(axis=1) > 0.9
+    assert result["confident_errors"] == pytest.approx(int((wrong & sure).sum()), abs=2)  # float16 on disk
+    detector = json.loads((reference_sweep.folder / "final" / "faster_rcnn" / "seed0" / "result.json").read_text())
+    assert detector["confident_errors"] is None and detector["final_evaluation_errors"] == {}
     assert set(result["robustness"]) >= {"shift", "rotate", "scale", "gaussian_noise", "blur", "contrast", "invert"}
     for name in (PREDICTIONS_FILE, ONNX_FILE):  # beside result.json, moved out of the retrain's checkpoint
         assert (run / name).is_file() and not (run / "checkpoint" / name).exists()

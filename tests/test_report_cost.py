@@ -24,8 +24,9 @@ from jobs.report import write_report
 from tests.cli import assert_usage_error, run_in_process
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import ONNX_REASON
-from tune.analysis.comparison import comparison_table, load_results
+from tune.analysis.comparison import comparison_table
 from tune.analysis.cost import DEFAULT_PRICES
+from tune.analysis.results import load_results
 from tune.report.cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
 from tune.sweep.record import Sweep
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
-from tune.analysis.comparison import comparison_table, load_results
+from tune.analysis.comparison import comparison_table
+from tune.analysis.results import load_results
 from tune.report.cost import cost_section
 from tune.report.page import step_fallbacks
 

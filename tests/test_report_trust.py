@@ -18,7 +18,7 @@ from jobs.engine.measure.final_evaluation import PREDICTIONS_FILE
 from jobs.report import write_report
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import FAILED_REASON, digits
-from tune.analysis.comparison import load_results
+from tune.analysis.results import load_results
 from tune.analysis.search_insights import asha_savings
 from tune.analysis.significance import N_RESAMPLES
 from tune.report.errors import right_where_wrong

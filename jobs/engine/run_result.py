@@ -79,6 +79,8 @@ class RunResult:
     nll: float | None = compared(in_report=False)
     brier: float | None = compared(in_report=False)
     robustness_mean: float | None = compared(in_report=False)  # mean accuracy over the corruptions
+    # Test images wrong at a top probability above 0.9 (jobs/engine/measure/confident_errors.py; classifiers).
+    confident_errors: int | None = compared(in_report=False)
     robustness: dict[str, float] = field(default_factory=dict)  # corruption -> accuracy
     serving: dict[str, Any] = field(default_factory=dict)
     onnx: dict[str, Any] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,12 @@ import pandas as pd
 
 from jobs.engine.atomic import write_text_atomically
 from jobs.engine.data.corruptions import CORRUPTIONS
-from jobs.engine.errors import UsageError
+from jobs.engine.finite import is_finite
 from jobs.engine.run_result import Compared, RunResult, compared_fields
 from tune.analysis.cost_columns import COST_COLUMNS, TIME_COLUMNS, cost_columns
-from tune.sweep.folder import COMPARISON_FILES, SWEEP_FILE, seed_results, torn_seed_results
-from tune.sweep.record import ModelStatus, Sweep
-from tune.sweep.torn_records import left_out
-from tune.sweep.trials import TrialRecord
+from tune.analysis.results import SweepResults
+from tune.sweep.folder import COMPARISON_FILES
+from tune.sweep.record import ModelStatus
 
 # Search-side columns that come from sweep.json's status of each architecture, not from its result.json.
 STATUS_COLUMNS = ("trials", "failed_trials", "best_val_accuracy", "best_config")
@@ -74,52 +73,6 @@ DERIVED: list[Derived] = [Derived(tuple(f"robust_{name}" for name in CORRUPTIONS
 DERIVED.append(Derived(COST_COLUMNS, cost_columns))  # what each architecture cost: tune/analysis/cost_columns.py
 ComparisonRow = _comparison_row_type()
 COLUMNS = tuple(f.name for f in dataclasses.fields(ComparisonRow))
-
-
-@dataclass
-class SweepResults:
-    """Everything a sweep folder stores, typed: the sweep record (with its trials) and each model's retrains."""
-
-    output: Path
-    sweep: Sweep
-    finals: dict[str, list[RunResult]] = field(default_factory=dict)  # model -> result.json per seed, in order
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.sweep.models)
-
-    @property
-    def trials(self) -> list[TrialRecord]:
-        return self.sweep.trials
-
-    def status(self, model: str) -> ModelStatus:
-        return self.sweep.model_status(model)
-
-
-def load_results(output: Path) -> SweepResults:
-    """Everything the sweep stored under OUTPUT; a missing or broken sweep.json is the user's to fix."""
-    output = Path(output)
-    if not output.is_dir():
-        raise UsageError(f"results folder {output} does not exist")
-    if not (output / SWEEP_FILE).is_file():
-        raise UsageError(f"{output} has no {SWEEP_FILE}; point at a sweep's output folder (make sweep writes one)")
-    sweep = Sweep.load(output, "jobs.report")
-    for model in sweep.models:
-        for path, why in torn_seed_results(output, model):
-            left_out(path, why)
-    finals = {model: [_read_result(path) for path in seed_results(output, model)] for model in sweep.models}
-    return SweepResults(output, sweep, finals)
-
-
-def _read_result(path: Path) -> RunResult:
-    try:
-        return RunResult.read(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON ({exc})") from exc
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{path} is not a run result ({exc})") from exc
 
 
 def comparison_table(results: SweepResults) -> pd.DataFrame:
@@ -184,13 +137,13 @@ def records(table: pd.DataFrame) -> list[dict[str, Any]]:
 # ---- display: the same strings go into comparison.md and the HTML report ----------------------------------
 
 def fmt_accuracy(mean: float | None, std: float | None) -> str:
-    if not _num(mean):
+    if not is_finite(mean):
         return "—"
-    return f"{mean * 100:.2f}% ± {std * 100:.2f}" if _num(std) else f"{mean * 100:.2f}%"
+    return f"{mean * 100:.2f}% ± {std * 100:.2f}" if is_finite(std) else f"{mean * 100:.2f}%"
 
 
 def fmt_number(value: float | None, digits: int = 0, unit: str = "") -> str:
-    return f"{value:,.{digits}f}{unit}" if _num(value) else "—"
+    return f"{value:,.{digits}f}{unit}" if is_finite(value) else "—"
 
 
 def fmt_config(config: dict[str, Any] | None) -> str:
@@ -251,7 +204,3 @@ def _trials_cell(row: dict[str, Any]) -> str:
     if row["trials"] is None:
         return "—"
     return f"{row['trials']} ({row['failed_trials'] or 0})"
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)

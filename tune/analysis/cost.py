@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jobs.engine.finite import is_finite
 from tune.analysis.stats import pareto_front
 from tune.sweep.resource_usage import HeldRun, held_seconds, parse_time
 
@@ -49,7 +50,7 @@ def time_to_targets(history: Sequence[Mapping[str, Any]], targets: Iterable[floa
         if all(reached[t] is not None for t in wanted):
             break
         value = record.get(metric)
-        if not _finite(value):
+        if not is_finite(value):
             continue
         for target in wanted:
             if reached[target] is None and value >= target:
@@ -64,12 +65,12 @@ def training_clock(history: Sequence[Mapping[str, Any]]) -> Iterator[tuple[Mappi
     far: with it on every record it is the clock; else the seconds are the sum of `epoch_time_s`. Lazily raises
     ValueError on reaching a record without a finite, non-negative `epoch_time_s` (its time would be unknown)."""
     elapsed = 0.0
-    so_far = bool(history) and all(_finite(h.get("train_time_s")) for h in history)
+    so_far = bool(history) and all(is_finite(h.get("train_time_s")) for h in history)
     for record in sorted(history, key=lambda h: h.get("epoch", 0)):
         seconds = record.get("epoch_time_s")
         if so_far:
             elapsed = float(record["train_time_s"])
-        elif not _finite(seconds) or seconds < 0:
+        elif not is_finite(seconds) or seconds < 0:
             raise ValueError(f"epoch {record.get('epoch')}: epoch_time_s must be a non-negative number, "
                              f"got {seconds!r}")
         else:
@@ -237,7 +238,7 @@ def cheapest_to_target(rows: Iterable[Mapping[str, Any]], time_key: str = "time_
     Ties go to the faster, then to the name first in sort order. Returns {"model", "cost_usd", "time_s", "text"},
     or None when no row reached the target.
     """
-    candidates = [r for r in rows if _finite(r.get(time_key)) and _finite(r.get(cost_key))]
+    candidates = [r for r in rows if is_finite(r.get(time_key)) and is_finite(r.get(cost_key))]
     if not candidates:
         return None
     best = min(candidates, key=lambda r: (r[cost_key], r[time_key], str(r[name_key])))
@@ -256,7 +257,7 @@ def fastest_within(rows: Iterable[Mapping[str, Any]], points: float = 0.5, accur
     the best accuracy is taken over the rows that have a latency. Ties go to the more accurate, then by name.
     Returns {"model", "latency_ms", "accuracy", "best_accuracy", "text"}, or None when no row has both numbers.
     """
-    candidates = [r for r in rows if _finite(r.get(accuracy_key)) and _finite(r.get(latency_key))]
+    candidates = [r for r in rows if is_finite(r.get(accuracy_key)) and is_finite(r.get(latency_key))]
     if not candidates:
         return None
     best_accuracy = max(r[accuracy_key] for r in candidates)
@@ -280,7 +281,3 @@ def cost_pareto(rows: Iterable[Mapping[str, Any]], accuracy_key: str = "test_acc
         raise ValueError(f"rows must have one {name_key} each, got {sorted(names)}")
     return pareto_front({str(r[name_key]): r.get(accuracy_key) for r in rows},
                         {str(r[name_key]): r.get(cost_key) for r in rows})
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

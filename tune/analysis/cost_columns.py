@@ -20,12 +20,12 @@ tune/analysis/cost.py's DEFAULT_PRICES (a dated public list price, not a quote).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.engine.errors import UsageError
+from jobs.engine.finite import is_finite
 from tune.analysis.cost import (
     CLASSIFICATION_TARGETS,
     DEFAULT_PRICES,
@@ -38,6 +38,8 @@ from tune.analysis.cost import (
     time_to_targets,
     training_clock,
 )
+from tune.analysis.results import SweepResults
+from tune.sweep.record import Sweep
 from tune.sweep.resource_usage import parse_time
 from tune.sweep.trials import best_trial
 
@@ -76,12 +78,12 @@ class TimedHistory:
         an epoch lacks its time (as `time_to_targets`, which would raise)."""
         try:
             return [(elapsed, float(record[self.metric])) for record, elapsed in training_clock(self.history)
-                    if _finite(record.get(self.metric))]
+                    if is_finite(record.get(self.metric))]
         except ValueError:
             return []
 
 
-def timed_history(results: Any, model: str) -> TimedHistory:
+def timed_history(results: SweepResults, model: str) -> TimedHistory:
     """MODEL's best search trial's history (the sweep's pick, else the best trial that did not fail), else its first
     retrain's; RESULTS: tune/analysis/comparison.py SweepResults."""
     trials = [t for t in results.trials if t.model == model and t.history and t.status != "failed"]
@@ -96,11 +98,11 @@ def timed_history(results: Any, model: str) -> TimedHistory:
         if not finals:
             return TimedHistory()
         history, source, resources = finals[0].history, FIRST_RETRAIN, finals[0].resources
-    metric = "map_50" if any(_finite(h.get("map_50")) for h in history) else "val_accuracy"
+    metric = "map_50" if any(is_finite(h.get("map_50")) for h in history) else "val_accuracy"
     return TimedHistory(list(history), source, metric, dict(resources or {}))
 
 
-def cost_columns(results: Any) -> dict[str, dict[str, Any]]:
+def cost_columns(results: SweepResults) -> dict[str, dict[str, Any]]:
     """{model: {column: value}} for COST_COLUMNS; RESULTS: tune/analysis/comparison.py SweepResults."""
     prices = prices_of(results.sweep)
     retrains = [run for model in results.models for run in results.finals.get(model, [])]
@@ -135,7 +137,7 @@ def time_columns(timed: TimedHistory) -> dict[str, float | None]:
     return {names[target]: reached.get(target) for target in timed.targets}
 
 
-def prices_of(sweep: Any) -> Prices:
+def prices_of(sweep: Sweep) -> Prices:
     """The prices sweep.json records (`--price` of the sweep, or of the report that overrides it), else the
     defaults. A recorded value that is not a finite, non-negative number is a UsageError."""
     recorded = getattr(sweep, "prices", None) or {}
@@ -144,7 +146,7 @@ def prices_of(sweep: Any) -> Prices:
     values = {}
     for key in ("cpu_hour", "gpu_hour"):
         value = recorded.get(key, getattr(DEFAULT_PRICES, key))
-        if not _finite(value) or value < 0:
+        if not is_finite(value) or value < 0:
             raise UsageError(f"sweep.json: prices.{key} must be a finite, non-negative number, got {value!r}")
         values[key] = float(value)
     if not recorded:
@@ -165,7 +167,3 @@ def price_flag(text: str | None) -> Prices | None:
 
 def _timed(runs: Sequence[Any]) -> bool:
     return any(parse_time(field_of(run, "started_at")) and parse_time(field_of(run, "finished_at")) for run in runs)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -3,8 +3,9 @@ real is tune/analysis/significance.py's question (McNemar over every pair and se
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+
+from jobs.engine.finite import is_finite
 
 
 def pareto_front(accuracy: Mapping[str, float], cost: Mapping[str, float]) -> list[str]:
@@ -13,7 +14,7 @@ def pareto_front(accuracy: Mapping[str, float], cost: Mapping[str, float]) -> li
     A model missing either number (a failed run) is not a candidate.
     """
     points = {name: (accuracy[name], cost[name]) for name in accuracy
-              if name in cost and _finite(accuracy[name]) and _finite(cost[name])}
+              if name in cost and is_finite(accuracy[name]) and is_finite(cost[name])}
 
     def dominated(name: str) -> bool:
         acc, price = points[name]
@@ -21,7 +22,3 @@ def pareto_front(accuracy: Mapping[str, float], cost: Mapping[str, float]) -> li
                    if other != name)
 
     return sorted((n for n in points if not dominated(n)), key=lambda n: (points[n][1], -points[n][0]))
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

@@ -24,9 +24,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from tune.analysis.comparison import SweepResults, records
-from tune.analysis.cost import DEFAULT_PRICES, cheapest_to_target, cost_pareto, fastest_within, fmt_usd, sweep_costs
+from jobs.engine.finite import is_finite
+from tune.analysis.comparison import records
+from tune.analysis.cost import (
+    DEFAULT_PRICES,
+    Prices,
+    cheapest_to_target,
+    cost_pareto,
+    fastest_within,
+    fmt_usd,
+    sweep_costs,
+)
 from tune.analysis.cost_columns import FIRST_RETRAIN, MAP_TIME_COLUMNS, TIME_COLUMNS, prices_of, timed_history
+from tune.analysis.results import SweepResults
 from tune.analysis.stats import pareto_front
 from tune.report.figures import STYLE, colours, error_bars, png, short_number
 from tune.report.words import first_clause, singular
@@ -58,7 +68,7 @@ SCATTERS = (
 def cost_section(results: SweepResults, table: pd.DataFrame) -> dict[str, Any]:
     """What cost.html.j2 lays out: verdicts, how serving was measured, the table, totals, prices and figures."""
     rows = records(table)
-    ok = [r for r in rows if r["status"] == "ok" and _num(r.get("test_accuracy"))]
+    ok = [r for r in rows if r["status"] == "ok" and is_finite(r.get("test_accuracy"))]
     prices = prices_of(results.sweep)
     retrains = [run for model in results.models for run in results.finals.get(model, [])]
     spent = sweep_costs(results.trials, retrains, prices)
@@ -93,7 +103,7 @@ def verdicts(ok: list[dict[str, Any]]) -> list[str]:
     else:
         out.append("No architecture reached 99% validation accuracy in the history used (see the table), so none "
                    "can be called the cheapest to train to 99%.")
-    priced = [r for r in ok if _num(r.get("cost_usd")) and r["cost_usd"] > 0]
+    priced = [r for r in ok if is_finite(r.get("cost_usd")) and r["cost_usd"] > 0]
     if len(priced) > 1:
         front = cost_pareto(priced)
         out.append("On the Pareto front of accuracy against total training cost (search + retrains): "
@@ -159,8 +169,8 @@ def cost_table(results: SweepResults, rows: list[dict[str, Any]], histories: dic
             (_sig(row.get("model_size_mb")), None, ""),
             (onnx, why, "wrap" if why else ""),
             (time, None, "wrap" if time.startswith("not") else ""),
-            (fmt_usd(row["retrain_cost_usd"]) if _num(row.get("retrain_cost_usd")) else DASH, None, ""),
-            (fmt_usd(row["cost_usd"]) if _num(row.get("cost_usd")) else DASH, None, ""),
+            (fmt_usd(row["retrain_cost_usd"]) if is_finite(row.get("retrain_cost_usd")) else DASH, None, ""),
+            (fmt_usd(row["cost_usd"]) if is_finite(row.get("cost_usd")) else DASH, None, ""),
         ]
         marks = " ‡" if _is_detector(row) else ""
         out.append({"model": row["model"] + marks, "cells": cells,
@@ -169,14 +179,14 @@ def cost_table(results: SweepResults, rows: list[dict[str, Any]], histories: dic
 
 
 def _pair(p50: Any, p95: Any) -> str:
-    if not _num(p50):
+    if not is_finite(p50):
         return DASH
     return f"{_sig(p50)} / {_sig(p95)}"
 
 
 def onnx_reason(results: SweepResults, row: dict[str, Any]) -> str | None:
     """Why ROW's model has no ONNX check, from its first retrain; None when it has one or never retrained."""
-    if _num(row.get("onnx_agreement")):
+    if is_finite(row.get("onnx_agreement")):
         return None
     runs = results.finals.get(row["model"]) or []
     if not runs:
@@ -212,11 +222,11 @@ def undeployable_reason(results: SweepResults, row: dict[str, Any]) -> str | Non
 
 def _onnx_cell(results: SweepResults, row: dict[str, Any]) -> tuple[str, str | None]:
     undeployable = undeployable_reason(results, row)
-    if undeployable and _num(row.get("onnx_agreement")):
+    if undeployable and is_finite(row.get("onnx_agreement")):
         return f"not deployable (agreement {row['onnx_agreement'] * 100:.2f}%)", undeployable
-    if _num(row.get("onnx_agreement")):
+    if is_finite(row.get("onnx_agreement")):
         ort = row.get("onnx_latency_ms_p50")
-        return f"{row['onnx_agreement'] * 100:.2f}% · {_sig(ort) + ' ms' if _num(ort) else DASH}", None
+        return f"{row['onnx_agreement'] * 100:.2f}% · {_sig(ort) + ' ms' if is_finite(ort) else DASH}", None
     reason = onnx_reason(results, row)
     if not reason:
         return DASH, None
@@ -233,7 +243,7 @@ def _time_cell(row: dict[str, Any], timed: Any) -> str:
     long it tried; "—" only where there is nothing to time (a model with no history: it did not train)."""
     mark = " †" if timed.source == FIRST_RETRAIN else ""
     value = _time_value(row, timed)
-    if _num(value):
+    if is_finite(value):
         return f"{value:,.1f}{mark}"
     if not timed.history:
         return DASH if row["status"] != "ok" else "not recorded"
@@ -248,8 +258,8 @@ def trained_seconds(timed: Any) -> float | None:
     curve = timed.curve()
     if curve:
         return curve[-1][0]
-    so_far = [h["train_time_s"] for h in timed.history if _num(h.get("train_time_s"))]
-    epochs = [h["epoch_time_s"] for h in timed.history if _num(h.get("epoch_time_s"))]
+    so_far = [h["train_time_s"] for h in timed.history if is_finite(h.get("train_time_s"))]
+    epochs = [h["epoch_time_s"] for h in timed.history if is_finite(h.get("epoch_time_s"))]
     if so_far:
         return float(max(so_far))
     return float(sum(epochs)) if epochs else None
@@ -307,7 +317,7 @@ def totals_text(spent: dict[str, Any]) -> str:
     return text
 
 
-def prices_text(prices: Any) -> str:
+def prices_text(prices: Prices) -> str:
     text = (f"Prices: ${prices.cpu_hour:g} per vCPU-hour and ${prices.gpu_hour:g} per GPU-hour (a fractional GPU "
             f"pays its fraction). Source: {prices.source}.")
     if prices == DEFAULT_PRICES:
@@ -323,10 +333,10 @@ def prices_text(prices: Any) -> str:
 def training_cost_figure(ok: list[dict[str, Any]], palette: dict[str, Any]) -> dict[str, Any]:
     """Accuracy against the dollars of search + retrains; resource-seconds when there are no dollars (prices 0)."""
     anchor, title = "cost-training", "Accuracy against training cost"
-    if any(_num(r.get("cost_usd")) and r["cost_usd"] > 0 for r in ok) or not any(r.get("cpu_s") for r in ok):
+    if any(is_finite(r.get("cost_usd")) and r["cost_usd"] > 0 for r in ok) or not any(r.get("cpu_s") for r in ok):
         return scatter_figure(ok, palette, anchor, title, "cost_usd",
                               "training cost: search + retrains (US dollars)", "cheaper", "a training cost", " $")
-    resource = "gpu_s" if any(_num(r.get("gpu_s")) and r["gpu_s"] > 0 for r in ok) else "cpu_s"
+    resource = "gpu_s" if any(is_finite(r.get("gpu_s")) and r["gpu_s"] > 0 for r in ok) else "cpu_s"
     label = "GPU" if resource == "gpu_s" else "CPU"
     return scatter_figure(ok, palette, anchor, title, resource, f"{label}-seconds held: search + retrains",
                           "cheaper", f"{label}-seconds held", f" {label}-seconds")
@@ -336,7 +346,7 @@ def scatter_figure(ok: list[dict[str, Any]], palette: dict[str, Any], anchor: st
                    xlabel: str, better: str, called: str, unit: str = "") -> dict[str, Any]:
     """Test accuracy against KEY, one point per trained model, the Pareto front (more accurate and lower KEY)
     outlined and joined; a note instead of a chart when fewer than two models have a positive KEY."""
-    points = [r for r in ok if _num(r.get(key)) and r[key] > 0]
+    points = [r for r in ok if is_finite(r.get(key)) and r[key] > 0]
     figure = {"anchor": anchor, "title": title, "png": None, "note": "", "caption": "",
               "models": [r["model"] for r in points], "labels": [point_label(r, key) for r in points],
               "alt": f"Scatter of mean test accuracy against {xlabel}, one point per model, Pareto front outlined"}
@@ -434,12 +444,12 @@ def time_to_accuracy_figure(ok: list[dict[str, Any]], histories: dict[str, Any],
 # ---- formatting -----------------------------------------------------------------------------------------------
 
 def _is_detector(row: dict[str, Any]) -> bool:
-    return _num(row.get("test_map_50"))
+    return is_finite(row.get("test_map_50"))
 
 
 def _sig(value: Any, digits: int = 3) -> str:
     """Three significant figures, thousands separated above 1,000: 0.00421, 1.86, 178, 12,300."""
-    if not _num(value):
+    if not is_finite(value):
         return DASH
     if value == 0:
         return "0"
@@ -449,8 +459,4 @@ def _sig(value: Any, digits: int = 3) -> str:
 
 
 def _fixed(value: Any, digits: int) -> str:
-    return f"{value:,.{digits}f}" if _num(value) else DASH
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return f"{value:,.{digits}f}" if is_finite(value) else DASH

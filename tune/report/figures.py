@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+from jobs.engine.finite import is_finite
 
 STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
          "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 110}
@@ -34,7 +35,7 @@ def colours(models: list[str]) -> dict[str, Any]:
 def error_bars(rows: list[dict[str, Any]]) -> str:
     """What a scatter of ROWS (comparison rows, one point each) draws as vertical bars, in a caption's words: the
     bars only where a model has a spread over 2+ seeds, else that each point is a single run."""
-    barred = [r["model"] for r in rows if (r.get("seeds") or 0) >= 2 and _finite(r.get("test_accuracy_std"))]
+    barred = [r["model"] for r in rows if (r.get("seeds") or 0) >= 2 and is_finite(r.get("test_accuracy_std"))]
     if not barred:
         return "Each point is a single run (one seed), so there are no error bars."
     text = "Error bars: ± one standard deviation over seeds"
@@ -53,10 +54,6 @@ def over_seeds(rows: list[dict[str, Any]]) -> str:
     if len(counts) == 1:
         return f"mean over {counts[0]} seeds"
     return f"mean over {counts[0]} to {counts[-1]} seeds"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def short_number(value: float, _pos: int | None = None) -> str:

@@ -41,6 +41,7 @@ from tune.report.figures import STYLE, colours, error_bars, over_seeds, png, sho
 from tune.report.predictions import SweepPredictions, sweep_predictions
 from tune.report.robustness import robustness
 from tune.report.search import fig_search, learned
+from tune.report.sections import SectionInputs, render_inputs
 from tune.report.statistics import Statistics
 from tune.report.timeline import busy_text, caption, collect_runs, fig_timeline
 from tune.report.words import brief, names_text, singular
@@ -306,6 +307,7 @@ def render_report(results: SweepResults, table: pd.DataFrame, found: Findings | 
                             "canvases": detection_canvases(order, f.predictions)},
                  "calibration": report_calibration.calibration(f.ok, f.predictions, palette),
                  "robustness": robustness(f.ok, results, palette)}
+        more = render_inputs(SectionInputs(f.ok, f.predictions, palette))  # tune/report/sections.py
     sweep = results.sweep
     return PAGE.get_template("report.html.j2").render(
         preset=str(sweep.preset), meta=_meta(sweep), cards=_cards(f),
@@ -313,7 +315,7 @@ def render_report(results: SweepResults, table: pd.DataFrame, found: Findings | 
         search=_search_rows(table), figures=figures, size_caption=_size_caption(f), bars=error_bars(f.ok),
         per_seed=over_seeds(f.ok), timeline_caption=caption(runs) if runs else "",
         failures=_failures(f), env=_env(results), **trust,
-        cost=cost_section(results, table))
+        cost=cost_section(results, table), more_sections=more)
 
 
 def emphasis(text: str) -> list[tuple[str, bool]]:

@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from jobs.engine.data.corruptions import CORRUPTIONS
-from tune.analysis.comparison import SweepResults
+from tune.analysis.results import SweepResults
 from tune.report.figures import over_seeds, png
 
 # Short headings, so that a column per corruption fits a 1000 px window.

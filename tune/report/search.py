@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from tune.analysis.comparison import SweepResults, fmt_accuracy
+from tune.analysis.comparison import fmt_accuracy
+from tune.analysis.results import SweepResults
 from tune.analysis.search_insights import (
     asha_savings,
     best_edge_flags,

@@ -7,8 +7,9 @@ from typing import Any
 
 from jobs.engine.atomic import write_text_atomically
 from jobs.engine.train.progress import say
-from tune.analysis.comparison import comparison_table, load_results, write_comparison
+from tune.analysis.comparison import comparison_table, write_comparison
 from tune.analysis.cost import Prices
+from tune.analysis.results import load_results
 from tune.analysis.significance import N_RESAMPLES
 from tune.report.page import findings, plain, render_report, what_this_means
 from tune.sweep.folder import LATEST, REPORT_FILE

@@ -9,16 +9,19 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import models
 from jobs.engine import config as run_config
 from jobs.engine.errors import UsageError
 from tune.sweep.presets import SWEEPS
+from tune.sweep.request import SweepRequest
+
+if TYPE_CHECKING:
+    from tune.sweep.record import Sweep
 from tune.sweep.spaces import SEARCHES, candidate_values, check_space
 
 # What a sweep is when a flag is left out. --resume compares only the flags given with what sweep.json recorded.
-DEFAULTS: dict[str, Any] = {"preset": "quick", "search": "random", "search_seed": 0}
 # A space file is checked value by value, and as every combination of those values while there are few enough.
 MAX_COMBINATIONS = 4096
 
@@ -33,31 +36,29 @@ def configs_for(model: str, preset: str, overrides: list[str]) -> dict[str, Any]
     return run_config.check(model, run_config.apply_overrides(base, [p for p in overrides if p.split("=")[0] in base]))
 
 
-def validate(args: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The selected models and their base configs; fills the defaults of flags left out into ARGS."""
-    for flag, default in DEFAULTS.items():
-        if getattr(args, flag) is None:
-            setattr(args, flag, default)
-    args.overrides = args.overrides or []
-    names = model_list(args.models)
+def validate(request: SweepRequest) -> tuple[SweepRequest, list[str], dict[str, dict[str, Any]]]:
+    """A new sweep's REQUEST with the defaults of the flags left out, its selected models and their base configs.
+    Raises UsageError, naming the flag, for anything the sweep could not run with."""
+    request = request.with_defaults()
+    names = model_list(request.models)
     unknown = [m for m in names if m not in models.model_names()]
     if unknown or not names:
         raise UsageError(f"--models: unknown model {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(models.model_names())}")
-    if args.search not in SEARCHES:
-        raise UsageError(f"--search {args.search!r}: choose from {', '.join(SEARCHES)}")
-    if args.preset not in SWEEPS:
-        raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(SWEEPS)}")
+    if request.search not in SEARCHES:
+        raise UsageError(f"--search {request.search!r}: choose from {', '.join(SEARCHES)}")
+    if request.preset not in SWEEPS:
+        raise UsageError(f"unknown preset {request.preset!r}; choose from {', '.join(SWEEPS)}")
     for flag in ("samples", "seeds", "workers"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+        if getattr(request, flag) is not None and getattr(request, flag) < 1:
             raise UsageError(f"--{flag} must be >= 1")
-    for pair in args.overrides:
+    for pair in request.overrides:
         key = pair.partition("=")[0].strip()
         if "=" not in pair or not key:
             raise UsageError(f"--set {pair!r}: expected key=value")
-        if not any(key in run_config.preset_config(m, args.preset) for m in names):
+        if not any(key in run_config.preset_config(m, request.preset) for m in names):
             raise UsageError(f"--set {key}: no selected model or the loop has this key")
-    return names, {m: configs_for(m, args.preset, args.overrides) for m in names}
+    return request, names, {m: configs_for(m, request.preset, list(request.overrides)) for m in names}
 
 
 def read_space_file(path: str | None, configs: dict[str, dict[str, Any]]) -> dict[str, dict]:
@@ -103,21 +104,21 @@ def try_config(model: str, base: dict[str, Any], sampled: dict[str, Any]) -> Non
         raise UsageError(f"{shown}: {str(exc).removeprefix('--set ')}") from None
 
 
-def check_resume(args: Any, recorded: Any, resume_flag: str = "--resume") -> None:
+def check_resume(request: SweepRequest, recorded: Sweep, resume_flag: str = "--resume") -> None:
     """A flag given with --resume (or --resume-or-start, RESUME_FLAG) must say what the recorded sweep says; naming
     the recorded values otherwise."""
     given = {
-        "preset": args.preset,
-        "models": None if args.models is None else model_list(args.models),
-        "search": args.search,
-        "samples": args.samples,
-        "seeds": args.seeds,
-        "search_seed": args.search_seed,
-        "overrides": args.overrides or None,
-        "storage": args.storage,
+        "preset": request.preset,
+        "models": None if request.models is None else model_list(request.models),
+        "search": request.search,
+        "samples": request.samples,
+        "seeds": request.seeds,
+        "search_seed": request.search_seed,
+        "overrides": list(request.overrides) or None,
+        "storage": request.storage,
     }
-    if args.space:
-        given["spaces"] = read_space_file(args.space, {m: run_config.preset_config(m, recorded.preset)
+    if request.space:
+        given["spaces"] = read_space_file(request.space, {m: run_config.preset_config(m, recorded.preset)
                                                       for m in recorded.models})
     clashes = [key for key, value in given.items() if value is not None and value != getattr(recorded, key)]
     if clashes:

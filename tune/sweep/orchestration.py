@@ -119,7 +119,11 @@ class SweepRun:
         thread at a time: a driver killed later still leaves its time for --resume to add to."""
         with self.lock:
             if records is not None:
-                self.sweep.trials = [t for t in self.sweep.trials if t.model != model] + records
+                # In the sweep's model order, whichever thread ends first: a resume that redoes one architecture's
+                # step writes the same trials.json, byte for byte, as the run that it continues.
+                place = {name: i for i, name in enumerate(self.sweep.models)}
+                kept = [t for t in self.sweep.trials if t.model != model]
+                self.sweep.trials = sorted(kept + records, key=lambda t: place.get(t.model, len(place)))
             if model is not None and status is not None:
                 self.sweep.status[model] = status
             self.sweep.wall_time_s = self.done_before + time.perf_counter() - self.started

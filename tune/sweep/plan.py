@@ -11,23 +11,24 @@ from tune.sweep.checks import check_resume
 from tune.sweep.folder import SWEEP_FILE, check_name, check_writable, claim, find_sweep, point_latest
 from tune.sweep.presets import SWEEPS
 from tune.sweep.record import Sweep
+from tune.sweep.request import SweepRequest
 from tune.sweep.spaces import space_of
 
 
-def resumes(args: Any) -> bool:
+def resumes(request: SweepRequest) -> bool:
     """Whether this run continues a recorded sweep: --resume, or --resume-or-start (with --name) where OUTPUT/NAME
     holds one. A job that a cluster retries after it lost its head runs the same command again: the first run
     starts the named sweep, every later one continues it. UsageError for --resume-or-start without --name, or with
     --resume."""
-    if not getattr(args, "resume_or_start", False):
-        return args.resume is not None
-    if args.resume is not None:
+    if not request.resume_or_start:
+        return request.resume is not None
+    if request.resume is not None:
         raise UsageError("--resume-or-start and --resume: give one (--resume-or-start continues OUTPUT/NAME if it "
                          "holds a sweep, else starts it)")
-    if not args.name:
+    if not request.name:
         raise UsageError("--resume-or-start needs --name NAME: the sweep folder OUTPUT/NAME that a retried run "
                          "continues")
-    folder = Path(args.output) / check_name(args.name)
+    folder = Path(request.output) / check_name(request.name)
     if (folder / SWEEP_FILE).is_file():
         return True
     if folder.is_dir() and not any(folder.iterdir()):
@@ -38,12 +39,13 @@ def resumes(args: Any) -> bool:
     return False
 
 
-def resume_sweep(args: Any) -> Sweep:
-    """The sweep --resume names (its folder, OUTPUT/NAME with --name, else OUTPUT/latest), checked against ARGS."""
-    flag = "--resume-or-start" if getattr(args, "resume_or_start", False) else "--resume"
-    where = Path(args.resume) if args.resume else Path(args.output) / args.name if args.name else Path(args.output)
+def resume_sweep(request: SweepRequest) -> Sweep:
+    """The sweep --resume names (its folder, OUTPUT/NAME with --name, else OUTPUT/latest), checked against REQUEST."""
+    flag = "--resume-or-start" if request.resume_or_start else "--resume"
+    output = Path(request.output)
+    where = Path(request.resume) if request.resume else output / request.name if request.name else output
     sweep = Sweep.load(find_sweep(where, flag), flag)
-    check_resume(args, sweep, flag)
+    check_resume(request, sweep, flag)
     check_writable(sweep.output, flag)
     print(f"resuming sweep {sweep.name} in {sweep.output}", flush=True)
     return sweep
@@ -83,14 +85,14 @@ def differences(recorded: Any, now: Any, where: str = "") -> list[str]:
     return [f"{where}: recorded {json.dumps(recorded)}, now {json.dumps(now)}"]
 
 
-def plan_sweep(args: Any, names: list[str], spaces: dict[str, dict]) -> Sweep:
+def plan_sweep(request: SweepRequest, names: list[str], spaces: dict[str, dict]) -> Sweep:
     """A new sweep, not yet given a folder: every check that can fail has passed before it gets one."""
-    plan = SWEEPS[args.preset]
-    seeds = args.seeds or plan["seeds"]
-    samples = args.samples or (1 if args.search == "grid" else plan["samples"])
-    return Sweep(output=Path(args.output), models=names, name=args.name or "", storage=args.storage or "",
-                 preset=args.preset, search=args.search, samples=samples, seeds=seeds, overrides=list(args.overrides),
-                 spaces=spaces, search_seed=args.search_seed)
+    plan = SWEEPS[request.preset]
+    seeds = request.seeds or plan["seeds"]
+    samples = request.samples or (1 if request.search == "grid" else plan["samples"])
+    return Sweep(output=Path(request.output), models=names, name=request.name or "", storage=request.storage or "",
+                 preset=request.preset, search=request.search, samples=samples, seeds=seeds,
+                 overrides=list(request.overrides), spaces=spaces, search_seed=request.search_seed)
 
 
 def start_in_own_folder(sweep: Sweep, output: Path, name: str | None) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from jobs.engine.finite import finite_or_none
 from tune.sweep.resource_usage import parse_time
 
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "epoch_time_s", "train_time_s",
@@ -57,10 +57,6 @@ def short_reason(error: BaseException | str | None) -> str | None:
     return chosen[-1][:300]
 
 
-def finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, resources: dict[str, float],
                  times: dict[str, str] | None = None) -> TrialRecord:
     """One trial as trials.json stores it; TIMES are the driver's start and end stamps when it saw them."""
@@ -68,7 +64,7 @@ def trial_record(model: str, result: Any, sampled_keys: list[str], epochs: int, 
     history = []
     if frame is not None and "val_accuracy" in frame:
         keep = [k for k in HISTORY_KEYS if k in frame.columns]
-        history = [{k: finite(row[k]) for k in keep} for row in frame[keep].to_dict("records")]
+        history = [{k: finite_or_none(row[k]) for k in keep} for row in frame[keep].to_dict("records")]
     accuracies = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
     # Epochs completed, a fraction when ASHA stopped the trial between two checks within an epoch.
     epochs_run = max((h.get("epoch") or 0 for h in history), default=0)

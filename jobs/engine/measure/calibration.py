@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from jobs.engine.measure.registry import on_predictions
+
 N_BINS = 15  # Guo et al. (2017) use M = 15 bins throughout their experiments
 EPSILON = 1e-12  # NLL's floor on a probability: one confident mistake costs ln(1e12) = 27.6 nats, not infinity
 ROW_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; 1e-3 still catches logits passed by mistake
@@ -132,3 +134,13 @@ def calibration_summary(probs: Any, labels: Any, n_bins: int = N_BINS) -> dict[s
         "n_bins": n_bins,
         "bins": [asdict(b) for b in bins],
     }
+
+
+@on_predictions("calibration")
+def calibration_fields(labels: Any, predicted: Any, probabilities: Any) -> dict[str, Any]:
+    """RunResult's `ece`, `nll` and `brier` of a classifier's test PROBABILITIES [N, 10] against LABELS [N]; {} for
+    the detector (PROBABILITIES None). PREDICTED is not read: the measures are of the probabilities."""
+    if probabilities is None:
+        return {}
+    summary = calibration_summary(probabilities, labels)
+    return {key: summary[key] for key in ("ece", "nll", "brier")}

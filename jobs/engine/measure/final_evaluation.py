@@ -18,8 +18,9 @@ Each part that fails is recorded with its reason (`final_evaluation_errors`); no
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ from torch import nn
 from jobs.engine.atomic import replacing
 from jobs.engine.data.augment import prepare_batch
 from jobs.engine.data.corruptions import CORRUPTIONS, corrupt
-from jobs.engine.measure import calibration, flops, onnx_export, serving
+from jobs.engine.measure import flops, onnx_export, serving
+from jobs.engine.measure.registry import prediction_measures
+from jobs.engine.tasks import Task
 from jobs.engine.tasks.detection_data import as_float
 
 PREDICTIONS_FILE = "predictions.npz"
@@ -37,37 +40,47 @@ UNDEPLOYABLE_ONNX_FILE = onnx_export.not_deployable(ONNX_FILE).name  # an export
 CORRUPTION_SEED = 0  # one seed for every model: they are all scored on the very same corrupted pixels
 MAX_ERROR_IMAGES = 400  # most confidently wrong test images kept per model (784 bytes each)
 DETECTION_CANVASES = 6  # test canvases kept with their true and predicted boxes
+T = TypeVar("T")
 # Throughput is one timed span of 3 large batches after 1 warm-up batch: at batch 256 a ResNet-18 on one CPU core
 # takes ~1 s a batch, and the median of many is not needed for a figure reported to 2 significant digits.
 THROUGHPUT = {"throughput_calls": 3, "throughput_warmup": 1}
 
 
-def evaluate_final(model: nn.Module, task: Any, cfg: dict[str, Any], device: torch.device, folder: Path,
+def evaluate_final(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device, folder: Path,
                    images_trained: int) -> dict[str, Any]:
     """Every measurement above for a trained MODEL; writes FOLDER/predictions.npz and FOLDER/model.onnx.
 
-    Returns the summary keys (RunResult fields, jobs/engine/run_result.py) to add to the run's summary."""
-    out: dict[str, Any] = {"final_evaluation_errors": {}}
-    detection = not hasattr(task, "probabilities")
+    Returns the summary keys (RunResult fields, jobs/engine/run_result.py) to add to the run's summary. The
+    measurements made from the test predictions are the registered ones (jobs/engine/measure/registry.py): a new
+    one is a module of this room and a RunResult field."""
+    errors: dict[str, str] = {}
+
+    def attempt(name: str, measure: Callable[[], T]) -> T | None:
+        """MEASURE's value; None, its reason in final_evaluation_errors[NAME], when it fails."""
+        try:
+            return measure()
+        except Exception as exc:  # noqa: BLE001 - one measurement that fails is recorded, the run stands
+            errors[name] = onnx_export.short_reason(exc)
+            traceback.print_exc()
+            return None
+
+    detection = task.kind == "detection"
     was_training = model.training
     model.eval()
-    steps = [("serving", lambda: measure_serving(model, task, cfg, device, detection)),
-             ("compute", lambda: measure_compute(model, task, cfg, detection, images_trained)),
-             ("predictions", lambda: keep_predictions(model, task, cfg, folder, detection)),
-             ("robustness", lambda: measure_robustness(model, task, cfg, device))]
+    out: dict[str, Any] = {}
+    out |= attempt("serving", lambda: measure_serving(model, task, cfg, device, detection)) or {}
+    out |= attempt("compute", lambda: measure_compute(model, task, cfg, detection, images_trained)) or {}
+    outputs = attempt("predictions", lambda: keep_predictions(model, task, folder, detection))
+    for name, measure in prediction_measures().items() if outputs is not None else ():
+        out |= attempt(name, lambda measure=measure: measure(*outputs)) or {}
+    out |= attempt("robustness", lambda: measure_robustness(model, task, cfg, device)) or {}
     if not detection and cfg["export_onnx"]:
-        steps.append(("onnx", lambda: export_onnx(model, task, cfg, folder)))
-    for name, step in steps:
-        try:
-            out.update(step())
-        except Exception as exc:  # noqa: BLE001 - one measurement that fails is recorded, the run stands
-            out["final_evaluation_errors"][name] = onnx_export.short_reason(exc)
-            traceback.print_exc()
+        out |= attempt("onnx", lambda: export_onnx(model, task, cfg, folder)) or {}
     model.train(was_training)
-    return out
+    return {**out, "final_evaluation_errors": errors}
 
 
-def measure_serving(model: nn.Module, task: Any, cfg: dict[str, Any], device: torch.device,
+def measure_serving(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device,
                     detection: bool) -> dict[str, Any]:
     if detection:
         canvases = as_float(task.canvases("test").images[: cfg["serving_batch"]])
@@ -83,7 +96,7 @@ def measure_serving(model: nn.Module, task: Any, cfg: dict[str, Any], device: to
             "throughput_per_s": cost["throughput_per_s"]}
 
 
-def measure_compute(model: nn.Module, task: Any, cfg: dict[str, Any], detection: bool,
+def measure_compute(model: nn.Module, task: Task, cfg: dict[str, Any], detection: bool,
                     images_trained: int) -> dict[str, Any]:
     if detection:
         gflops = flops.detection_gflops_per_canvas(model, as_float(task.canvases("test").images[:2]),
@@ -94,19 +107,24 @@ def measure_compute(model: nn.Module, task: Any, cfg: dict[str, Any], detection:
             "model_size_mb": flops.model_size_mb(model)}
 
 
+class TestOutputs(NamedTuple):
+    """A final run's test outputs, what the registered measurements take: LABELS and PREDICTED int [N];
+    PROBABILITIES float32 [N, 10], None for the detector."""
+
+    labels: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray | None
+
+
 @torch.no_grad()
-def keep_predictions(model: nn.Module, task: Any, cfg: dict[str, Any], folder: Path,
-                     detection: bool) -> dict[str, Any]:
+def keep_predictions(model: nn.Module, task: Task, folder: Path, detection: bool) -> TestOutputs:
+    """Write FOLDER/predictions.npz (labels, predictions, probabilities, the images got wrong, most confident
+    first; the detector's example canvases) whole or not at all; returns what it holds for the measurements."""
     images, labels = task.data.test_images, task.data.test_labels.cpu().numpy()
     # The test evaluation just before kept what it computed (tasks/*.py evaluate): reused, not computed again.
-    if detection:
-        predicted = getattr(task, "test_predictions", None)
-        predicted = task.classify(model, images) if predicted is None else predicted
-        probabilities, confidence, extra = None, None, detection_examples(model, task)
-    else:
-        kept = getattr(task, "test_probabilities", None)
-        probabilities = (task.probabilities(model, images) if kept is None else kept).cpu().numpy()
-        predicted, confidence, extra = probabilities.argmax(1), probabilities.max(1), {}
+    predicted, probabilities = task.test_outputs(model)
+    confidence = None if probabilities is None else probabilities.max(1)
+    extra = detection_examples(model, task) if detection else {}
     wrong = np.flatnonzero(predicted != labels)
     if confidence is not None:
         wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
@@ -120,13 +138,10 @@ def keep_predictions(model: nn.Module, task: Any, cfg: dict[str, Any], folder: P
     # ends in .npz, so numpy writes it as named.
     with replacing(Path(folder) / PREDICTIONS_FILE) as temporary:
         np.savez_compressed(temporary, **arrays)
-    if probabilities is None:
-        return {}
-    summary = calibration.calibration_summary(probabilities, labels)
-    return {"ece": summary["ece"], "nll": summary["nll"], "brier": summary["brier"]}
+    return TestOutputs(labels, predicted, probabilities)
 
 
-def detection_examples(model: nn.Module, task: Any) -> dict[str, np.ndarray]:
+def detection_examples(model: nn.Module, task: Task) -> dict[str, np.ndarray]:
     """A few test canvases with their true and predicted boxes, as flat arrays with per-canvas counts."""
     canvases = task.canvases("test")
     n = min(DETECTION_CANVASES, len(canvases))
@@ -149,7 +164,7 @@ def detection_examples(model: nn.Module, task: Any) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def measure_robustness(model: nn.Module, task: Any, cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def measure_robustness(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Accuracy on each corruption of the first `robustness_images` test images; their mean."""
     n = cfg["robustness_images"]
     if n == 0:
@@ -163,7 +178,7 @@ def measure_robustness(model: nn.Module, task: Any, cfg: dict[str, Any], device:
     return {"robustness": scores, "robustness_mean": float(np.mean(list(scores.values())))}
 
 
-def export_onnx(model: nn.Module, task: Any, cfg: dict[str, Any], folder: Path) -> dict[str, Any]:
+def export_onnx(model: nn.Module, task: Task, cfg: dict[str, Any], folder: Path) -> dict[str, Any]:
     """model.onnx in FOLDER if deployable (else model.not-deployable.onnx), checked on the first
     `onnx_check_images` test images (0 = all of them), and never on fewer than onnx_export.MIN_CHECK_IMAGES that
     the test split has: fewer cannot show the agreement a deployable model needs."""

@@ -16,11 +16,13 @@ from jobs.engine.tasks.metrics import classification_metrics
 
 
 class ClassificationTask:
+    kind = "classification"
     static_shapes = True  # a batch is the same shape every step: the loop may capture its step (jobs/static_step.py)
 
     def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
         self.data, self.config, self.device = data, config, device
         self.train_size = len(data.train_labels)
+        self.test_probabilities: torch.Tensor | None = None  # kept by the test evaluation for test_outputs
 
     def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -69,3 +71,10 @@ class ClassificationTask:
     def predict(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
         """The predicted digit int64 [N] of uint8 IMAGES [N, 28, 28]."""
         return self.probabilities(model, images).argmax(1).cpu().numpy()
+
+    def test_outputs(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predicted digit int64 [N], probabilities float32 [N, 10]) on the test split, from the test evaluation
+        when it ran (no second pass)."""
+        kept = self.test_probabilities
+        probabilities = (self.probabilities(model, self.data.test_images) if kept is None else kept).cpu().numpy()
+        return probabilities.argmax(1), probabilities

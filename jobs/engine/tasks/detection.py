@@ -33,6 +33,7 @@ EVAL_BATCH_CAP = 256
 
 
 class DetectionTask:
+    kind = "detection"
     static_shapes = False  # each canvas has its own box count: the eager loop trains it
 
     def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
@@ -40,6 +41,7 @@ class DetectionTask:
         self.train = split_canvases(data, "train", config)
         self.train_size = len(self.train)
         self._eval: dict[str, Canvases] = {}  # built on first use: only rank 0 evaluates
+        self.test_predictions: np.ndarray | None = None  # kept by the test evaluation for test_outputs
 
     def canvases(self, split: str) -> Canvases:
         if split not in self._eval:
@@ -92,6 +94,12 @@ class DetectionTask:
             return self.classify(model, images)
         finally:
             model.train(was_training)
+
+    def test_outputs(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the digit of each plain test digit's top box int64 [N], -1 where none; None: a detector has no softmax
+        over digits), from the test evaluation when it ran."""
+        kept = self.test_predictions
+        return (self.predict(model, self.data.test_images) if kept is None else kept), None
 
     def classify(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:
         """Digit of the highest-scoring box on each plain digit's canvas; -1 where the detector finds none."""

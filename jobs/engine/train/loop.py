@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import tempfile
 import time
@@ -38,6 +39,16 @@ from jobs.engine.train.static_step import StaticStep
 
 CHECKPOINT_FILE = "checkpoint.pt"
 SUMMARY_FILE = "summary.json"
+
+
+def wait_for_the_last_report() -> None:
+    """Before an injected failure under Ray Train: wait two of its controller's polls and a second. The controller
+    collects one report per worker per poll, and a poll that outlasts its interval on busy cores is left hanging;
+    a worker group that fails meanwhile is restarted without the report, and so without that epoch's checkpoint
+    (seen with the 0.25 s interval the test suite sets, on 2 loaded cores). A real failure can still lose the
+    latest epoch this way; the injected one, which tests the restart from it, must not."""
+    interval = float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2"))  # Ray Train 2.60's default: 2 s
+    time.sleep(2 * interval + 1)
 
 
 def train_func_per_worker(loop_config: dict[str, Any]) -> None:
@@ -91,6 +102,8 @@ def run_loop(loop_config: dict[str, Any], session: Session) -> None:
 
     for epoch in range(state["epoch"], cfg["epochs"]):
         if epoch == cfg.get("fail_at_epoch", -1) and not resumed:
+            if world > 1:
+                wait_for_the_last_report()
             raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
         model.train()
         indices = rank_slice(task.train_size, cfg["seed"], epoch, rank, world).to(device)
@@ -174,7 +187,7 @@ def wants_static_step(cfg: dict[str, Any], device: torch.device, world: int, tas
 
     Detection has per-image box counts (no static shapes), and DDP's gradient all-reduce is not captured here,
     so those train eagerly whatever the key says."""
-    if cfg["compile"] == "off" or world > 1 or not getattr(task, "static_shapes", False):
+    if cfg["compile"] == "off" or world > 1 or not task.static_shapes:
         return False
     return cfg["compile"] == "on" or device.type == "cuda"
 
