@@ -1,4 +1,4 @@
-"""torchvision's Faster R-CNN sized for MNIST canvases (task "detection": see jobs/tasks/detection.py).
+"""torchvision's Faster R-CNN sized for MNIST canvases (task "detection": see jobs/engine/tasks/detection.py).
 
 Everything COCO-sized is scaled down: images stay at the canvas size (no upscaling to 800 px), anchors match
 digit ink boxes (12-34 px, taller than wide: torchvision's aspect ratio is height/width), and the RPN and RoI

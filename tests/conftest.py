@@ -18,9 +18,9 @@ from tests.paths import REPO, SHARED_MNIST
 
 __all__ = ["REPO"]  # modules that still import it from here get the one definition in tests/paths.py
 
-# The environment of every Ray process the session starts: Ray workers inherit it from the process that starts
-# Ray, and Ray picks the address it binds to when it is first imported (see jobs/loopback.py). pytest_configure
-# sets it before the test modules are collected (they import ray), so before `ray_local` can start Ray.
+# The environment of every Ray process the session starts: Ray workers inherit it from the process that starts Ray, and
+# Ray picks the address it binds to when it is first imported (see jobs/engine/run/loopback.py). pytest_configure sets
+# it before the test modules are collected (they import ray), so before `ray_local` can start Ray.
 SESSION_ENVIRONMENT = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every Ray process binds to 127.0.0.1
     "RAY_USAGE_STATS_ENABLED": "0",

@@ -1,6 +1,6 @@
 """The CNN through the one loop without Ray (tests/local_session.py): it learns, its result.json holds what the issue
 lists, a run that failed resumes from its last epoch's checkpoint, and a divergence is one error. The same loop
-under Ray Train, in a Ray task and in a sweep is tests/test_ray_train.py's, test_task_run.py's and
+under Ray Train, in a Ray task and in a sweep is tests/test_data_parallel.py's, test_task_run.py's and
 test_reference_sweep.py's."""
 
 import math

@@ -1,4 +1,5 @@
-"""The `compile` loop key, the static-shape step (jobs/static_step.py) and the preset's GPU settings, on a CPU.
+"""The `compile` loop key, the static-shape step (jobs/engine/train/static_step.py) and the preset's GPU settings, on a
+CPU.
 
 On a CPU the static step runs eagerly (nothing to capture): the same arithmetic a CUDA graph replays, so it must
 train exactly as the eager loop does and see every sample once per epoch, tail included.

@@ -1,4 +1,5 @@
-"""The `precision` loop key (jobs/precision.py): which runs train under bf16 autocast, and that they really do."""
+"""The `precision` loop key (jobs/engine/precision.py): which runs train under bf16 autocast, and that they really do.
+"""
 
 import pytest
 import torch

@@ -313,7 +313,7 @@ def test_cli_folder_without_sweep_json_is_one_error_line(tmp_path):
     # The one real `python -m jobs.report` of the suite: it proves the module's __main__ path; every other test of
     # the command runs its entry point in this process (tests/cli.py run_in_process, tests/report_cache.py).
     (tmp_path / "empty").mkdir()
-    # The line names the folder and the file it lacks (its wording is jobs/sweep_folder.py's).
+    # The line names the folder and the file it lacks (its wording is tune/sweep/folder.py's).
     assert_usage_error(run_module("jobs.report", str(tmp_path / "empty")), str(tmp_path / "empty"), "sweep.json")
 
 

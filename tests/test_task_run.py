@@ -1,4 +1,4 @@
-"""A sweep's single-worker retrain as one Ray task (jobs/task_run.py): result.json, its checkpoint, and a rerun
+"""A sweep's single-worker retrain as one Ray task (jobs/engine/run/launch.py): result.json, its checkpoint, and a rerun
 that continues from the last epoch instead of starting over."""
 
 import json

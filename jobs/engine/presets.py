@@ -2,7 +2,7 @@
 
 `smoke` proves the plumbing in seconds, `quick` gives a meaningful ranking in a minute or two per model on a
 2-core CPU, `full` trains on everything for the numbers we publish. Every value here is checked against the
-declared config (jobs/engine/config.py) by tests/test_config.py.
+declared config (jobs/engine/config.py) by tests/test_compile.py.
 """
 
 PRESETS: dict[str, dict] = {

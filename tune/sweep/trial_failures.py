@@ -1,6 +1,6 @@
 """A trial that lost its node is run again from its last checkpoint; a trial that failed for its own config is not.
 
-Tune retries every failure of a trial alike (FailureConfig counts them, tune/execution/trial.py `should_recover`),
+Tune retries every failure of a trial alike (FailureConfig counts them, ray/tune/experiment/trial.py `should_recover`),
 and a resumed search with `resume_errored` reruns every errored trial alike. What tells the two apart is recorded
 here: when a trial's own code raises, the reason goes to one small file in the sweep's storage, beside the
 trials' Ray Train runs (readable from every node, and from an s3:// storage). A rerun of that trial, a Tune retry
@@ -62,7 +62,7 @@ class TrialRetries(ray_tune.Callback):
         if recorded_own_failure(self.train_storage, trial.trial_id) is not None:
             # Its own failure: the rerun Tune has queued fails at once with the recorded reason, but each costs a
             # new actor process (seconds of start-up and imports). Counting this failure as the last allowed makes
-            # that rerun the only one (tune/experiment/trial.py `should_recover`: num_failures <= max_failures).
+            # that rerun the only one (ray/tune/experiment/trial.py `should_recover`: num_failures <= max_failures).
             # The trial's failed line says why, once.
             trial.run_metadata.num_failures = max(trial.run_metadata.num_failures, trial.max_failures)
             return

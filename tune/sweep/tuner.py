@@ -30,7 +30,7 @@ from tune.sweep.trials import short_reason
 METRIC, MODE = "val_accuracy", "max"
 REGISTRY_LOCK = threading.Lock()
 # Times a trial that lost its node, worker process or actor is run again from its last checkpoint. A preemption
-# Ray was told of (a drained spot node) is not counted at all (tune/experiment/trial.py `_handle_ray_actor_error`).
+# Ray was told of (a drained spot node) is not counted at all (ray/tune/experiment/trial.py `_handle_ray_actor_error`).
 NODE_LOSS_RETRIES = 2
 
 

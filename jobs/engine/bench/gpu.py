@@ -1,6 +1,6 @@
 """The GPU section of `make bench`: our captured step against two DataLoader recipes, and the time to 99%.
 
-Ours: uint8 MNIST on the card once, the loop's static step (jobs/static_step.py) captured as a CUDA graph.
+Ours: uint8 MNIST on the card once, the loop's static step (jobs/engine/train/static_step.py) captured as a CUDA graph.
 Recipe: torchvision `MNIST` + `DataLoader` (4 workers, pinned memory), fp32, the optimizer as people write it.
 Tuned recipe: the same with bf16 autocast, channels_last, 12 workers and the fused optimizer.
 Time to 99%: the default CNN trained epoch by epoch until its test accuracy reaches 99.0%, with the race's own

@@ -17,7 +17,8 @@ from jobs.engine.tasks.metrics import classification_metrics
 
 class ClassificationTask:
     kind = "classification"
-    static_shapes = True  # a batch is the same shape every step: the loop may capture its step (jobs/static_step.py)
+    # A batch is the same shape every step: the loop may capture its step (jobs/engine/train/static_step.py).
+    static_shapes = True
 
     def __init__(self, data: Mnist, config: dict[str, Any], device: torch.device) -> None:
         self.data, self.config, self.device = data, config, device

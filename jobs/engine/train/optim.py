@@ -20,8 +20,8 @@ def param_groups(model: nn.Module, config: dict[str, Any]) -> list[dict[str, Any
 
 def make_optimizer(groups: list[dict[str, Any]], config: dict[str, Any], device: torch.device | None = None,
                    static: bool = False) -> torch.optim.Optimizer:
-    """On CUDA, and on the static step (jobs/static_step.py), the fused kernels: one launch per step instead of a
-    dozen per parameter group. A captured step also needs AdamW's state on the device (`capturable`)."""
+    """On CUDA, and on the static step (jobs/engine/train/static_step.py), the fused kernels: one launch per step
+    instead of a dozen per parameter group. A captured step also needs AdamW's state on the device (`capturable`)."""
     cuda = device is not None and device.type == "cuda"
     fused = {"fused": True} if cuda or static else {}
     if config["optimizer"] == "sgd":

@@ -5,7 +5,7 @@
 - `TuneSession`: a single-worker sweep trial runs the loop in the Tune trial's own process. A trial then starts
   one process instead of three (trial, Train controller, Train worker, each importing torch): seconds instead of
   twenty on a 2-core machine. One worker has nothing to synchronise, so the loop is the same code.
-- `TaskSession`: a sweep's single-worker retrain runs the loop as one Ray task (jobs/task_run.py), in a worker
+- `TaskSession`: a sweep's single-worker retrain runs the loop as one Ray task (jobs/engine/run/launch.py), in a worker
   process Ray keeps warm, with its checkpoint in the run's own folder.
 """
 

@@ -5,7 +5,8 @@ Captured, a step is one `graph.replay()`: batch assembly from the on-device uint
 backward, fused optimizer and learning rate, all on the device, no host sync inside an epoch. What makes that
 possible is that every input of the step lives in a tensor the graph reads at a fixed address:
 - `order`: the epoch's sample order, refilled each epoch; `position`: where the next batch starts in it;
-- `step`: the global step, which picks each parameter group's learning rate from `lr_table` (jobs/optim.py);
+- `step`: the global step, which picks each parameter group's learning rate from `lr_table`
+  (jobs/engine/train/optim.py);
 - `loss_sum`: the epoch's summed loss, read once at the end of the epoch.
 
 Every sample is still used once per epoch: full batches replay the graph, and the tail (fewer samples than a
