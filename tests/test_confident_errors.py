@@ -17,6 +17,7 @@ from jobs.engine.measure.registry import on_predictions, prediction_measures
 from jobs.engine.run_result import RESULT_FILE
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.test_report_trust import card, rows
+from tune.analysis.significance import N_RESAMPLES
 from tune.report.sections import sections
 from tune.report.write import write_report
 
@@ -62,7 +63,8 @@ def page_counts(report: dict) -> dict[str, str]:
 
 def test_the_section_recomputes_an_older_sweeps_count_from_its_predictions(reports, tmp_path):
     # The synthetic sweep's result.json files predate the field: the section counts from predictions.npz.
-    folder, report = reports.built("clear_winner", seeds=2)
+    # The very render tests/test_report_trust.py reads (cached once a session): no render of its own.
+    folder, report = reports.built("clear_winner", seeds=2, slots=2, n_resamples=N_RESAMPLES)
     expected = expected_counts(folder)
     assert set(expected) == {"resnet18", "cnn", "vit"} and any(expected.values())  # not the detector
     shown = page_counts(report)
