@@ -11,25 +11,38 @@ import argparse
 from pathlib import Path
 
 from jobs.engine.errors import UsageError, run_cli
-from tune.analysis.cost_columns import price_flag
+from tune.report.compare import write_sweep_comparison
 from tune.report.write import write_report
 from tune.sweep.folder import find_sweep
+from tune.sweep.prices import price_flag
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.report", description=__doc__)
-    parser.add_argument("output", help="a sweep's folder (holds sweep.json), or OUTPUT for its latest sweep")
+    parser.add_argument("output", nargs="?",
+                        help="a sweep's folder (holds sweep.json), or OUTPUT for its latest sweep")
     parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
                         help="US dollars per vCPU-hour and per GPU-hour for this report's costs, instead of what the "
-                             "sweep recorded (default: the sweep's --price, else tune/analysis/cost.py DEFAULT_PRICES)")
+                             "sweep recorded (default: the sweep's --price, else tune/sweep/prices.py DEFAULT_PRICES)")
+    parser.add_argument("--compare", nargs=2, metavar=("SWEEP_A", "SWEEP_B"),
+                        help="instead of a report, one page comparing two sweeps per architecture, written to "
+                             "SWEEP_A/compare-<B>.html (tune/report/compare.py)")
     args = parser.parse_args(argv)
+    if args.compare is not None:
+        if args.output is not None:
+            raise UsageError("--compare takes the two sweeps itself: give no other folder")
+        a, b = (find_sweep(Path(folder), "jobs.report --compare") for folder in args.compare)
+        print(f"wrote {write_sweep_comparison(a, b)}")
+        return 0
+    if args.output is None:
+        raise UsageError("give a sweep's folder, or OUTPUT for its latest sweep (or --compare SWEEP_A SWEEP_B)")
     prices = price_flag(args.price)
     if not args.output.strip():
         raise UsageError("the results folder is an empty string")
     report = write_report(find_sweep(Path(args.output), "jobs.report"), prices)
-    for path in report["files"].values():
+    for path in report.files.values():
         print(f"wrote {path}")
-    print(f"\n{report['summary']}")
+    print(f"\n{report.summary}")
     return 0
 
 

@@ -13,10 +13,10 @@ import os
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.run.loopback import prefer_loopback
 from jobs.engine.run.storage import check_storage
-from tune.analysis.cost_columns import price_flag
 from tune.sweep.checks import configs_for, read_space_file, validate
 from tune.sweep.folder import check_name, check_writable
 from tune.sweep.plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
+from tune.sweep.prices import price_flag
 from tune.sweep.request import SweepRequest
 
 
@@ -53,7 +53,13 @@ def parse_args(argv: list[str] | None) -> SweepRequest:
     parser.add_argument("--verbose", action="store_true", help="show Ray's own logs")
     parser.add_argument("--price", metavar="cpu_hour=USD,gpu_hour=USD",
                         help="US dollars per vCPU-hour and per GPU-hour for the report's costs, recorded in sweep.json "
-                             "(default: tune/analysis/cost.py DEFAULT_PRICES, a dated public list price)")
+                             "(default: tune/sweep/prices.py DEFAULT_PRICES, a dated public list price)")
+    parser.add_argument("--objective", metavar="accuracy[,COST]",
+                        help="what the search optimises: accuracy (default), or accuracy and gflops or params, "
+                             "with Optuna's multi-objective sampling (tune/sweep/objectives.py)")
+    parser.add_argument("--budget", metavar="COST=VALUE",
+                        help="retrain each architecture's most accurate configuration within this cost, e.g. "
+                             "gflops=0.05 (with --objective accuracy,COST)")
     parser.add_argument("--keep-trial-checkpoints", action="store_true",
                         help="keep every trial's latest checkpoint after its architecture's best trial is chosen "
                              "(default: removed then; recorded in sweep.json, so a resume keeps them too)")
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if sweep.storage:  # Tune's trials: a folder, or a URI (s3://...) opened and written to as Ray will
         check_storage(sweep.storage, "--storage")
     if prices is not None:
-        sweep.prices = prices.as_dict()
+        sweep.prices = prices
     sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or request.keep_trial_checkpoints
     from jobs.engine.data.mnist import load_mnist
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from torch import nn
 
-Config = dict[str, Any]
+# A run's flat config (jobs/engine/config.py declares every key): scalars, a model's tuple of widths, and a
+# preset's nested `gpu_overrides` mapping; as JSON gives it back, a tuple may come as a list.
+ConfigValue: TypeAlias = "None | bool | int | float | str | tuple[int, ...] | list[int] | dict[str, ConfigValue]"
+Config = dict[str, ConfigValue]
 
 
 class ConfigError(ValueError):

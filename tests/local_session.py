@@ -80,12 +80,14 @@ def train_locally(model: str, data: Any, folder: Path, overrides: list[str] | No
     FOLDER/result.json as a single-worker retrain does; returns result.json's content."""
     from jobs.engine.run.cluster import Workers
     from jobs.engine.run.launch import keep_beside_result, write_result
-    from jobs.engine.train.loop import SUMMARY_FILE, run_loop
+    from jobs.engine.train.loop import run_loop
+    from jobs.engine.train.prepare import LoopRequest
+    from jobs.engine.train.summary import SUMMARY_FILE
 
     config = local_config(model, overrides, final_checks)
     session = session or LocalSession(folder)
     started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
-    run_loop({"model": model, "config": config, "data": data}, session)
+    run_loop(LoopRequest(model, config, data), session)
     summary = json.loads((session.checkpoint / SUMMARY_FILE).read_text())
     keep_beside_result(session.checkpoint, folder)
     return write_result(model, config, summary, Workers(1, False, 1.0), started, started_at, folder,

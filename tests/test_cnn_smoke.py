@@ -4,6 +4,7 @@ under Ray Train, in a Ray task and in a sweep is tests/test_data_parallel.py's, 
 test_reference_sweep.py's."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +39,11 @@ def test_a_failed_run_resumes_from_its_last_epoch_checkpoint(mnist, tmp_path):
     assert [r["epoch"] for r in first.reports] == [1]
     again = LocalSession(tmp_path)
     result = train_locally("cnn", mnist, tmp_path, overrides, session=again)
-    assert [r["epoch"] for r in again.reports] == [2]
-    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported.
-    assert result["history"] == [first.reports[0], again.reports[0]]
+    assert [r["epoch"] for r in again.reports] == [2, 2]  # epoch 2, then the finished run's report
+    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported; epoch 2's carries
+    # the test numbers, as the finished run reported it.
+    assert result["history"] == [first.reports[0], again.reports[-1]]
+    assert {k: v for k, v in again.reports[-1].items() if not k.startswith("test_")} == again.reports[0]
     assert result["epochs"] == 2 and result["test_accuracy"] > 0.3
 
 
@@ -51,3 +54,29 @@ def test_a_divergence_is_one_error_naming_the_epoch_and_what_to_try(mnist, tmp_p
         train_locally("cnn", mnist, tmp_path, ["lr=10", "optimizer=sgd", "momentum=0.99", "precision=fp32"],
                       session=session)
     assert session.reports == []  # nothing reported, no checkpoint of a diverged model
+
+
+class FolderRecordingSession(LocalSession):
+    """A LocalSession that also keeps the files of each reported folder."""
+
+    def __init__(self, folder) -> None:
+        super().__init__(folder)
+        self.folders: list[list[str]] = []
+
+    def report(self, metrics, folder=None) -> None:
+        self.folders.append(sorted(p.name for p in Path(folder).iterdir()) if folder else [])
+        super().report(metrics, folder)
+
+
+def test_each_epoch_reports_its_checkpoint_and_the_finished_run_its_measurements_once_after_the_loop(mnist, tmp_path):
+    # torchvision's order: every epoch saves its checkpoint alone; after the loop, one report with the summary and
+    # the final measurements' files beside the finished run's weights. A rerun restored from it does nothing.
+    session = FolderRecordingSession(tmp_path)
+    result = train_locally("cnn", mnist, tmp_path, ["epochs=2", "val_checks_per_epoch=2"], session=session)
+    assert [r["epoch"] for r in session.reports] == [0.5, 1, 1.5, 2, 2]
+    assert session.folders == [[], ["checkpoint.pt"], [], ["checkpoint.pt"],
+                               ["checkpoint.pt", "predictions.npz", "summary.json"]]
+    again = FolderRecordingSession(tmp_path)
+    rerun = train_locally("cnn", mnist, tmp_path, ["epochs=2", "val_checks_per_epoch=2"], session=again)
+    assert again.reports == [] and rerun["test_accuracy"] == result["test_accuracy"]
+    assert rerun["history"] == result["history"] and rerun["latency_ms_p50"] == result["latency_ms_p50"]

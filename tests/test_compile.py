@@ -16,8 +16,8 @@ from jobs.engine.errors import UsageError
 from jobs.engine.presets import PRESETS
 from jobs.engine.tasks.classification import ClassificationTask
 from jobs.engine.train.epoch import place, run_epoch
-from jobs.engine.train.loop import wants_static_step
 from jobs.engine.train.optim import lr_table, make_optimizer, make_schedule, param_groups
+from jobs.engine.train.prepare import wants_static_step
 from jobs.engine.train.static_step import StaticStep
 from jobs.train import main
 from tests.cli import assert_usage_error, run_in_process
@@ -70,6 +70,18 @@ def test_gpu_settings_apply_on_cuda_only_and_explicit_keys_win():
     with pytest.raises(UsageError, match=f"--set {run_config.GPU_KEY}: unknown key"):
         run_config.resolve("cnn", "full", [f"{run_config.GPU_KEY}=x"])
     assert run_config.GPU_KEY not in run_config.resolve("cnn", "smoke")  # no GPU section: the config as before
+
+
+def test_gpu_settings_are_declared_keys_typed_and_bounded_by_the_one_config_type():
+    # The preset's GPU settings go through the same pydantic type as every other value: a CUDA worker is never the
+    # first to find a bad one, and the error names the key and its bound.
+    base = run_config.preset_config("cnn", "full")
+    for settings, error in (({"lr": -1.0}, "lr=-1.0: lr must be > 0"), ({"colour": 1}, "--set colour: unknown key"),
+                            ({"batch_size": "many"}, "batch_size='many': expected int")):
+        with pytest.raises(UsageError, match=error):
+            run_config.check("cnn", {**base, run_config.GPU_KEY: settings})
+    # `--set` text is converted by pydantic too: typed before the bounds are checked, as a sampled value is.
+    assert run_config.resolve("cnn", "smoke", ["channels=8, 16", "augment=off", "lr=1e-3"])["channels"] == (8, 16)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -57,7 +57,7 @@ def expected_counts(folder: Path) -> dict[str, float]:
 
 
 def page_counts(report: dict) -> dict[str, str]:
-    text = Path(report["files"]["report_html"]).read_text()
+    text = Path(report.files["report_html"]).read_text()
     return {row[0]: row[1] for row in rows(card(text, "confident-errors"), "calib")}
 
 
@@ -91,5 +91,5 @@ def test_without_any_classifier_the_section_is_left_off(reports, tmp_path):
     folder = reports.copy(tmp_path / "out", "clear_winner", seeds=1)
     for model in ("resnet18", "cnn", "vit"):
         shutil.rmtree(folder / "final" / model)
-    text = Path(write_report(folder, n_resamples=PAGE_RESAMPLES)["files"]["report_html"]).read_text()
+    text = Path(write_report(folder, n_resamples=PAGE_RESAMPLES).files["report_html"]).read_text()
     assert '<section id="confident-errors"' not in text

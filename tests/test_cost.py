@@ -6,7 +6,14 @@ import math
 
 import pytest
 
+from jobs.engine.run_result import RunResult
 from tune.analysis import cost
+from tune.analysis.cost_columns import COST_COLUMNS, MAP_TIME_COLUMNS, TIME_COLUMNS
+from tune.analysis.row import ComparisonRow
+from tune.analysis.stats import pareto_front
+from tune.analysis.verdicts import cheapest_to_target, fastest_within
+from tune.sweep import prices
+from tune.sweep.trials import TrialRecord
 
 HISTORY = [  # out of order on purpose: sorted by epoch
     {"epoch": 3, "val_accuracy": 0.9905, "epoch_time_s": 12.0},
@@ -51,49 +58,60 @@ TRIALS = [
     {"model": "vit", "started_at": None, "finished_at": None, "resources": {"CPU": 1.0}},  # untimed: 0
 ]
 RETRAINS = [
-    {"model": "cnn", "seed": 0, "started_at": "2026-01-01T02:00:00+00:00",
+    {"model": "cnn", "config": {"seed": 0}, "started_at": "2026-01-01T02:00:00+00:00",
      "finished_at": "2026-01-01T02:20:00+00:00", "resources": {"CPU": 1.0, "GPU": 1.0}},  # 1200 CPU-s, 1200 GPU-s
     {"model": "cnn", "config": {"seed": 1}, "started_at": "2026-01-01T02:00:00+00:00",
      "finished_at": "2026-01-01T02:30:00+00:00", "resources": {"CPU": 1.0, "GPU": 1.0}},  # 1800, 1800
 ]
 
 
+def typed() -> tuple[list[TrialRecord], list[RunResult]]:
+    """TRIALS and RETRAINS as a sweep folder is read: trials.json's records and result.json's."""
+    return ([TrialRecord(model=t["model"], trial_id=str(i), status="ok", started_at=t["started_at"],
+                         finished_at=t["finished_at"], resources=t["resources"]) for i, t in enumerate(TRIALS)],
+            [RunResult.from_json(r) for r in RETRAINS])
+
+
 def test_resource_seconds_per_model_and_phase():
-    held = cost.resource_seconds(TRIALS, RETRAINS)
-    assert held["by_model"]["cnn"] == {"search": {"CPU": 1200.0, "GPU": 150.0},
-                                       "retrain": {"CPU": 3000.0, "GPU": 3000.0},
-                                       "total": {"CPU": 4200.0, "GPU": 3150.0}}
-    assert held["by_model"]["vit"]["total"] == {"CPU": 3600.0, "GPU": 1800.0}
-    assert held["total"] == {"CPU": 7800.0, "GPU": 4950.0} and held["untimed"] == 1
+    held = cost.sweep_costs(*typed())
+    cnn = held.by_model["cnn"]
+    assert (cnn.search, cnn.retrain, cnn.total) == (cost.Held(1200.0, 150.0), cost.Held(3000.0, 3000.0),
+                                                    cost.Held(4200.0, 3150.0))
+    assert held.by_model["vit"].total == cost.Held(3600.0, 1800.0)
+    assert held.total == cost.Held(7800.0, 4950.0) and held.untimed == 1
 
 
 def test_dollars_per_model_per_retrain_and_for_the_sweep():
-    prices = cost.Prices(cpu_hour=0.36, gpu_hour=3.6)  # 0.0001 $ per CPU-s, 0.001 $ per GPU-s
-    costs = cost.sweep_costs(TRIALS, RETRAINS, prices)
-    assert costs["by_model"]["cnn"]["search_usd"] == pytest.approx(1200 * 0.0001 + 150 * 0.001)  # 0.27
-    assert costs["by_model"]["cnn"]["retrain_usd"] == pytest.approx(3000 * 0.0001 + 3000 * 0.001)  # 3.30
-    assert costs["by_model"]["cnn"]["total_usd"] == pytest.approx(3.57)
-    assert costs["by_model"]["vit"]["total_usd"] == pytest.approx(3600 * 0.0001 + 1800 * 0.001)  # 2.16
-    assert [(r["model"], r["seed"], round(r["cost_usd"], 6)) for r in costs["retrains"]] == [
-        ("cnn", 0, 1.32), ("cnn", 1, 1.98)]
-    assert costs["total_usd"] == pytest.approx(3.57 + 2.16)
-    assert (costs["cpu_s"], costs["gpu_s"]) == (7800.0, 4950.0)
-    assert costs["prices"]["cpu_hour"] == 0.36
+    at = prices.Prices(cpu_hour=0.36, gpu_hour=3.6)  # 0.0001 $ per CPU-s, 0.001 $ per GPU-s
+    costs = cost.sweep_costs(*typed(), at)
+    cnn, vit = costs.by_model["cnn"], costs.by_model["vit"]
+    assert cnn.search.usd(at) == pytest.approx(1200 * 0.0001 + 150 * 0.001)  # 0.27
+    assert cnn.retrain.usd(at) == pytest.approx(3000 * 0.0001 + 3000 * 0.001)  # 3.30
+    assert cnn.total.usd(at) == pytest.approx(3.57)
+    assert vit.total.usd(at) == pytest.approx(3600 * 0.0001 + 1800 * 0.001)  # 2.16
+    assert [(r.model, r.seed, round(r.usd, 6)) for r in costs.retrains] == [("cnn", 0, 1.32), ("cnn", 1, 1.98)]
+    assert costs.total_usd == pytest.approx(3.57 + 2.16)
+    assert costs.prices.cpu_hour == 0.36
+
+
+def test_the_cost_columns_are_declared_once():
+    assert {*TIME_COLUMNS.values(), *MAP_TIME_COLUMNS.values()} <= set(COST_COLUMNS)
+    assert "timed" not in COST_COLUMNS
 
 
 def test_cost_to_reach_a_target():
-    prices = cost.Prices(cpu_hour=0.36, gpu_hour=3.6)
-    assert cost.cost_to_reach(100.0, {"CPU": 1.0, "GPU": 0.5}, prices) == pytest.approx(100 * 0.0001 + 50 * 0.001)
-    assert cost.cost_to_reach(None, {"CPU": 1.0}, prices) is None
+    at = prices.Prices(cpu_hour=0.36, gpu_hour=3.6)
+    assert cost.cost_to_reach(100.0, {"CPU": 1.0, "GPU": 0.5}, at) == pytest.approx(100 * 0.0001 + 50 * 0.001)
+    assert cost.cost_to_reach(None, {"CPU": 1.0}, at) is None
 
 
 def test_price_text_is_parsed():
-    assert cost.parse_prices("cpu_hour=0.05,gpu_hour=2.50") == cost.Prices(0.05, 2.5, cost.parse_prices(
+    assert prices.parse_prices("cpu_hour=0.05,gpu_hour=2.50") == prices.Prices(0.05, 2.5, prices.parse_prices(
         "cpu_hour=0.05,gpu_hour=2.50").source)
-    partial = cost.parse_prices(" gpu_hour = 1 ")
-    assert (partial.cpu_hour, partial.gpu_hour) == (cost.DEFAULT_PRICES.cpu_hour, 1.0)
-    assert cost.parse_prices(None) is cost.DEFAULT_PRICES and cost.parse_prices("  ") is cost.DEFAULT_PRICES
-    assert cost.parse_prices("cpu_hour=0,gpu_hour=0").gpu_hour == 0.0
+    partial = prices.parse_prices(" gpu_hour = 1 ")
+    assert (partial.cpu_hour, partial.gpu_hour) == (prices.DEFAULT_PRICES.cpu_hour, 1.0)
+    assert prices.parse_prices(None) is prices.DEFAULT_PRICES and prices.parse_prices("  ") is prices.DEFAULT_PRICES
+    assert prices.parse_prices("cpu_hour=0,gpu_hour=0").gpu_hour == 0.0
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -107,51 +125,55 @@ def test_price_text_is_parsed():
 ])
 def test_bad_price_text_is_refused_clearly(text, message):
     with pytest.raises(ValueError, match=message):
-        cost.parse_prices(text)
+        prices.parse_prices(text)
 
 
 def test_default_prices_say_where_they_come_from():
-    assert cost.DEFAULT_PRICES.cpu_hour > 0 and cost.DEFAULT_PRICES.gpu_hour > 0
-    assert "2024" in cost.DEFAULT_PRICES.source and "not a quote" in cost.DEFAULT_PRICES.source
+    assert prices.DEFAULT_PRICES.cpu_hour > 0 and prices.DEFAULT_PRICES.gpu_hour > 0
+    assert "2024" in prices.DEFAULT_PRICES.source and "not a quote" in prices.DEFAULT_PRICES.source
+
+
+def row(model: str, accuracy: float | None, latency: float, usd: float | None, seconds: float | None,
+        to_99_usd: float | None = None) -> ComparisonRow:
+    out = ComparisonRow(model, "ok", means={"latency_ms_p50": latency})
+    if accuracy is not None:
+        out.means["test_accuracy"] = accuracy
+    out.costs.cost_usd, out.costs.time_to_99_s, out.costs.cost_to_99_usd = usd, seconds, to_99_usd
+    return out
 
 
 ROWS = [
-    {"model": "cnn", "test_accuracy": 0.9921, "latency_ms_p50": 0.40, "cost_usd": 0.05, "time_to_99_s": 120.0,
-     "cost_to_99_usd": 0.0021},
-    {"model": "resnet18", "test_accuracy": 0.9950, "latency_ms_p50": 4.1, "cost_usd": 0.90, "time_to_99_s": 300.0,
-     "cost_to_99_usd": 0.25},
-    {"model": "vit", "test_accuracy": 0.9902, "latency_ms_p50": 0.30, "cost_usd": 0.04, "time_to_99_s": None,
-     "cost_to_99_usd": None},
-    {"model": "vgg16", "test_accuracy": 0.9949, "latency_ms_p50": 2.0, "cost_usd": 1.20, "time_to_99_s": 900.0,
-     "cost_to_99_usd": 1.10},
-    {"model": "alexnet", "test_accuracy": None, "latency_ms_p50": 0.1, "cost_usd": None, "time_to_99_s": None},
+    row("cnn", 0.9921, 0.40, 0.05, 120.0, 0.0021),
+    row("resnet18", 0.9950, 4.1, 0.90, 300.0, 0.25),
+    row("vit", 0.9902, 0.30, 0.04, None),
+    row("vgg16", 0.9949, 2.0, 1.20, 900.0, 1.10),
+    row("alexnet", None, 0.1, None, None),
 ]
 
 
 def test_cheapest_to_train_to_99():
-    verdict = cost.cheapest_to_target(ROWS)
-    assert verdict["model"] == "cnn" and verdict["cost_usd"] == 0.0021
-    assert verdict["text"] == "cheapest to train to 99%: cnn, $0.0021"
-    assert cost.cheapest_to_target([r for r in ROWS if r["model"] == "vit"]) is None
+    verdict = cheapest_to_target(ROWS)
+    assert verdict is not None and verdict.model == "cnn" and verdict.cost_usd == 0.0021
+    assert verdict.text == "cheapest to train to 99%: cnn, $0.0021"
+    assert cheapest_to_target([r for r in ROWS if r.model == "vit"]) is None
 
 
 def test_fastest_to_serve_within_half_a_point_of_the_best():
     # Best 99.50% (resnet18): all four with numbers are >= 99.00%, and vit (0.30 ms) is the fastest of them.
-    verdict = cost.fastest_within(ROWS)
-    assert verdict["model"] == "vit" and verdict["latency_ms"] == 0.30 and verdict["best_accuracy"] == 0.995
-    assert verdict["text"] == "fastest to serve within 0.5 points of the best: vit at 0.3 ms per image"
-    assert cost.fastest_within(ROWS, points=0.3)["model"] == "cnn"  # >= 99.20%: cnn, vgg16, resnet18
-    assert cost.fastest_within(ROWS, points=0.01)["model"] == "vgg16"  # >= 99.49%
-    assert cost.fastest_within(ROWS, points=0.0)["model"] == "resnet18"
-    assert cost.fastest_within([]) is None
+    verdict = fastest_within(ROWS)
+    assert verdict is not None and verdict.model == "vit" and verdict.latency_ms == 0.30
+    assert verdict.best_accuracy == 0.995
+    assert verdict.text == "fastest to serve within 0.5 points of the best: vit at 0.3 ms per image"
+    assert [fastest_within(ROWS, points=p).model for p in (0.3, 0.01, 0.0)] == ["cnn", "vgg16", "resnet18"]
+    assert fastest_within([]) is None
 
 
-def test_pareto_of_accuracy_and_cost_reuses_the_stats_front():
+def test_pareto_of_accuracy_and_cost_is_the_one_front():
     # vit is cheapest; cnn is dearer but more accurate; resnet18 more accurate again; vgg16 costs more than resnet18
     # for less accuracy (dominated); alexnet has no numbers.
-    assert cost.cost_pareto(ROWS) == ["vit", "cnn", "resnet18"]
-    with pytest.raises(ValueError):
-        cost.cost_pareto([{"model": "a"}, {"model": "a"}])
+    accuracy = {r.model: r.test_accuracy for r in ROWS if r.test_accuracy is not None}
+    assert pareto_front(accuracy, {r.model: r.costs.cost_usd for r in ROWS if r.costs.cost_usd}) == [
+        "vit", "cnn", "resnet18"]
 
 
 @pytest.mark.parametrize(("value", "text"), [(0.0021, "$0.0021"), (0.5, "$0.50"), (12.345, "$12.35"),
@@ -159,19 +181,6 @@ def test_pareto_of_accuracy_and_cost_reuses_the_stats_front():
 def test_dollars_are_printed_with_two_significant_figures_below_one(value, text):
     assert cost.fmt_usd(value) == text
     assert math.isfinite(value)
-
-
-def test_typed_records_count_the_same_as_stored_dicts():
-    from jobs.engine.run_result import RunResult
-    from tune.sweep.trials import TrialRecord
-
-    trials = [TrialRecord(model=t["model"], trial_id=str(i), status="ok", started_at=t["started_at"],
-                          finished_at=t["finished_at"], resources=t["resources"]) for i, t in enumerate(TRIALS)]
-    retrains = [RunResult.from_json({**{k: v for k, v in r.items() if k != "seed"}, "config": {"seed": k}})
-                for k, r in enumerate(RETRAINS)]
-    prices = cost.Prices(cpu_hour=0.36, gpu_hour=3.6)
-    typed, stored = cost.sweep_costs(trials, retrains, prices), cost.sweep_costs(TRIALS, RETRAINS, prices)
-    assert typed == stored
 
 
 def test_time_to_target_reads_the_run_clock_of_checks_within_an_epoch():
@@ -183,3 +192,15 @@ def test_time_to_target_reads_the_run_clock_of_checks_within_an_epoch():
     assert cost.time_to_targets(history) == {0.98: 21.0, 0.99: 41.0, 0.995: None}
     # Summing epoch_time_s where the checks have none would raise: the clock is train_time_s here.
     assert cost.time_to_targets(history[-1:]) == {0.98: 41.0, 0.99: 41.0, 0.995: None}
+
+
+def test_prices_are_stored_typed_in_the_sweep_record_and_written_as_before(tmp_path):
+    from tune.sweep.record import Sweep
+
+    given = {"cpu_hour": 0.05, "gpu_hour": 2.5, "source": "--price cpu_hour=0.05,gpu_hour=2.50"}
+    for stored, typed_as in (({}, None), (given, prices.Prices(0.05, 2.5, given["source"]))):
+        sweep = Sweep.from_json(tmp_path, {"models": ["cnn"], "prices": stored}, [])
+        assert sweep.prices == typed_as and sweep.to_json()["prices"] == stored
+    assert Sweep.from_json(tmp_path, {"models": ["cnn"]}, []).prices is None  # an older sweep.json: the defaults
+    with pytest.raises(ValueError, match="prices.gpu_hour must be a finite, non-negative number"):
+        Sweep.from_json(tmp_path, {"models": ["cnn"], "prices": {"gpu_hour": -1}}, [])

@@ -96,15 +96,19 @@ def test_ray_train_two_workers_report_from_rank_0_and_restart_from_the_last_chec
                                        "--output", str(tmp_path), "--name", "restarted"], capsys)
     assert done.returncode == 0, done.stderr[-3000:]
     events = train_events()
-    assert len(events) == 3, events  # report, failure, report: a restart from scratch reports epoch 1 twice
-    first, failure, second = events
-    for epoch, event in ((1, first), (2, second)):
+    # Report, failure, report, then the finished run's report (its test evaluation and final measurements, after
+    # the loop): a restart from scratch reports epoch 1 twice.
+    assert len(events) == 4, events
+    first, failure, second, finished = events
+    for epoch, event in ((1, first), (2, second), (2, finished)):
         rank_0, rank_1 = event["reports"]
         assert rank_0["epoch"] == epoch and rank_1 == {} and event["checkpoint"]
     assert "injected failure at epoch 1" in " ".join(failure["exceptions"].values())
     result = json.loads((tmp_path / "restarted" / "result.json").read_text())
-    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported.
-    assert result["history"] == [first["reports"][0], second["reports"][0]]
+    # Epoch 1's entry came back from the checkpoint: the very numbers the first attempt reported; epoch 2's carries
+    # the test numbers, as the finished run reported it.
+    assert result["history"] == [first["reports"][0], finished["reports"][0]]
+    assert {k: v for k, v in finished["reports"][0].items() if not k.startswith("test_")} == second["reports"][0]
     assert result["env"]["workers"] == 2 and result["env"]["use_gpu"] is False and result["epochs"] == 2
     assert result["history"][-1]["train_loss"] < 0.8 * math.log(10) and result["test_accuracy"] > 0.5
     # Each epoch covers the smoke preset's 1,024 training images once, split between the two ranks.

@@ -26,6 +26,7 @@ from jobs.engine.tasks import make_task
 from jobs.engine.train.epoch import place, run_epoch
 from jobs.engine.train.loop import check_parts, run_loop
 from jobs.engine.train.optim import make_optimizer, make_schedule, param_groups
+from jobs.engine.train.prepare import LoopRequest
 from tests.local_session import LocalSession
 from tune.sweep.search import param_space
 from tune.sweep.spaces import SPACES, candidate_values
@@ -94,8 +95,9 @@ def test_the_issue_config_trains_its_remainder_of_one(mnist, tmp_path):
     config = run_config.resolve("cnn", "smoke", ["channels=16,32,64", "stride=2", "pooling=none", "train_limit=9",
                                                  "batch_size=4", "val_limit=8", "evaluate_test=false"])
     session = LocalSession(tmp_path)
-    run_loop({"model": "cnn", "config": config, "data": mnist}, session)
-    assert len(session.reports) == 1 and np.isfinite(session.reports[0]["train_loss"])
+    run_loop(LoopRequest("cnn", config, mnist), session)
+    # The epoch's report, then the finished run's (its summary, without a test evaluation here).
+    assert len(session.reports) == 2 and np.isfinite(session.reports[0]["train_loss"])
 
 
 @pytest.mark.parametrize(("size", "batch"), [(7, 3), (1025, 128), (9, 4), (4, 3), (3, 3), (2, 5), (1, 4), (0, 3),
@@ -127,4 +129,4 @@ def test_a_share_of_one_per_rank_stops_before_any_step(mnist, tmp_path):
     # A caller that skipped config.check_shares: the loop refuses before training, not after an epoch.
     config = {**run_config.resolve("cnn", "smoke", ["val_limit=8", "evaluate_test=false"]), "train_limit": 3}
     with pytest.raises(ValueError, match="3 training images over 2 worker"):
-        run_loop({"model": "cnn", "config": config, "data": mnist}, Rank0Of(tmp_path, 2))
+        run_loop(LoopRequest("cnn", config, mnist), Rank0Of(tmp_path, 2))

@@ -232,3 +232,27 @@ def test_resuming_a_finished_sweep_does_nothing(reference_sweep, ray_local, mnis
         assert f"{model}: cannot be trained here" in out
     assert "retraining" not in out and " trial " not in out
     assert snapshot(folder / "final") | {"trials.json": (folder / "trials.json").read_bytes()} == before
+
+
+def test_each_search_is_an_optuna_study_with_every_trial_of_trials_json(reference_sweep):
+    """tune/sweep/study.py: the grid's trials, and the smoke trials, are in the sweep's journal as they ran: one
+    study per architecture, a trial per trials.json entry with its configuration, a value per check, and the
+    state trials.json gives it."""
+    from optuna.trial import TrialState
+
+    from tune.sweep.folder import STUDIES
+    from tune.sweep.study import TUNE_TRIAL_ID, journal, open_study
+
+    states = {"ok": TrialState.COMPLETE, "stopped": TrialState.PRUNED, "failed": TrialState.FAIL}
+    storage = journal(reference_sweep.folder / STUDIES)
+    for model in TRAINED:
+        recorded = {t["trial_id"]: t for t in reference_sweep.trials(model)}
+        studied = {t.user_attrs[TUNE_TRIAL_ID]: t for t in open_study(storage, model).trials}
+        assert set(studied) == set(recorded), model
+        for trial_id, trial in recorded.items():
+            frozen = studied[trial_id]
+            assert frozen.state == states[trial["status"]] and frozen.params == trial["config"], trial_id
+            checks = [h["val_accuracy"] for h in trial["history"] if h.get("val_accuracy") is not None]
+            assert list(frozen.intermediate_values.values()) == pytest.approx(checks), trial_id
+            if trial["status"] == "ok":
+                assert frozen.value == pytest.approx(trial["val_accuracy"])

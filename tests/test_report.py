@@ -86,13 +86,13 @@ def test_failed_model_keeps_its_row_and_reason(built):
     assert math.isnan(row["test_accuracy"]) and row["seeds"] == 0 and row["failed_trials"] == 4
     assert FAILED_REASON in (folder / "comparison.md").read_text()
     assert FAILED_REASON in (folder / "report.html").read_text()
-    assert f"alexnet could not be trained: {FAILED_REASON.split(' (')[0]};" in flat(report["summary"])
+    assert f"alexnet could not be trained: {FAILED_REASON.split(' (')[0]};" in flat(report.summary)
 
 
 def test_a_model_without_final_results_is_reported_not_dropped(reports, tmp_path):
     folder = reports.copy(tmp_path / "out", "close_call")
     shutil.rmtree(folder / "final" / "vit")
-    row = pd.read_csv(Path(render(folder)["files"]["comparison_csv"])).set_index("model").loc["vit"]
+    row = pd.read_csv(Path(render(folder).files["comparison_csv"])).set_index("model").loc["vit"]
     assert row["status"] == "failed" and "final/vit" in row["reason"]
 
 
@@ -114,9 +114,9 @@ def test_json_and_markdown_are_readable(built):
 
 def test_single_seed_has_no_spread(reports):
     folder, report = reports.built("close_call", seeds=1)
-    row = report["table"].set_index("model").loc["cnn"]
+    row = report.table.set_index("model").loc["cnn"]
     assert row["seeds"] == 1 and math.isnan(row["test_accuracy_std"])
-    assert "from a single seed" in flat(report["summary"])
+    assert "from a single seed" in flat(report.summary)
     assert "±" not in (folder / "comparison.md").read_text().split("\n")[2]
 
 
@@ -139,7 +139,7 @@ def test_the_table_marks_the_front(built):
 # ---- the generated verdict -------------------------------------------------------------------------------------
 
 def test_verdict_follows_the_numbers(built):
-    clear, close, cheap = (flat(built[s][1]["summary"]) for s in ("clear_winner", "close_call", "cheap_runner_up"))
+    clear, close, cheap = (flat(built[s][1].summary) for s in ("clear_winner", "close_call", "cheap_runner_up"))
     assert clear != close != cheap
     assert clear.startswith("resnet18 is the most accurate: 99.20%") and "1.70 points ahead of cnn" in clear
     assert "gap is significant at the 0.05 level" in clear and "not significant" not in clear
@@ -149,7 +149,7 @@ def test_verdict_follows_the_numbers(built):
     assert "cnn is also the fastest to train, so it alone is on the Pareto front" in close
     assert "cheapest model within 0.5 points of the best is cnn (0.30 points behind, 10.9× faster" in cheap
     assert "Every architecture and every search trial trained." in cheap
-    assert built["clear_winner"][1]["best_model"] == "resnet18" and built["close_call"][1]["best_model"] == "cnn"
+    assert built["clear_winner"][1].best_model == "resnet18" and built["close_call"][1].best_model == "cnn"
 
 
 def test_the_verdict_tests_the_top_two_on_every_seed(built):
@@ -160,7 +160,7 @@ def test_the_verdict_tests_the_top_two_on_every_seed(built):
                for m, runs in seeds.items()}
     expected = matched_mcnemar(correct["resnet18"], correct["cnn"]).pooled
     assert expected.n == 3 * N_TEST
-    summary = flat(built["clear_winner"][1]["summary"])
+    summary = flat(built["clear_winner"][1].summary)
     assert "On 3 seeds × 1,000 test images, matched seed to seed," in summary
     assert (f"resnet18 is right where cnn is wrong {expected.b} times and the reverse happens {expected.c} times"
             in summary)
@@ -176,7 +176,7 @@ def test_without_per_image_predictions_the_report_says_why_nothing_is_tested(rep
         (path.parent / "predictions.npz").unlink()
     report = render(folder)
     assert ("Whether resnet18's lead is real could not be tested: its result.json has no per-image test predictions"
-            in flat(report["summary"]))
+            in flat(report.summary))
     text = (folder / "report.html").read_text()
     assert "No trained model kept per-image test predictions" in text
 
@@ -246,7 +246,7 @@ def test_timeline_and_cluster_busy_when_the_sweep_recorded_them(reports):
 
     folder, report = reports.built("clear_winner", slots=3, cpus=4.0)
     sweep = json.loads((folder / "sweep.json").read_text())
-    text = Path(report["files"]["report_html"]).read_text()
+    text = Path(report.files["report_html"]).read_text()
     page = Page()
     page.feed(text)
     assert "timeline" in page.ids and images_in(text, "timeline") == 1
@@ -277,7 +277,7 @@ def test_names_and_reasons_from_the_sweep_cannot_inject_markup(reports, tmp_path
     sweep = json.loads((folder / "sweep.json").read_text())
     sweep["status"][model]["reason"] = reason
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    text = Path(render(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder).files["report_html"]).read_text()
     page = Page()
     page.feed(text)
     assert "script" not in page.tags
@@ -341,9 +341,9 @@ def test_a_sweep_where_nothing_trained_still_reports(reports, tmp_path):
     (folder / "sweep.json").write_text(json.dumps(sweep))
     shutil.rmtree(folder / "final")
     report = render(folder)
-    assert report["best_model"] is None and len(report["table"]) == 4
-    assert report["summary"].startswith("No architecture finished training")
-    assert "cnn could not be trained: cnn ran out of memory;" in flat(report["summary"])
+    assert report.best_model is None and len(report.table) == 4
+    assert report.summary.startswith("No architecture finished training")
+    assert "cnn could not be trained: cnn ran out of memory;" in flat(report.summary)
     # What the search tried is still there to see; nothing about final models is.
     text = (folder / "report.html").read_text()
     assert text.count("<img") == images_in(text, "validation-curves") + images_in(text, "search-learned") > 0
@@ -373,7 +373,7 @@ def weights_missing(folder: Path) -> dict[str, str]:
 def test_the_printed_summary_is_short_paragraphs_with_each_failure_said_once_briefly(reports, tmp_path):
     folder = reports.copy(tmp_path / "out", "clear_winner", seeds=1)
     reasons = weights_missing(folder)
-    summary = render(folder)["summary"]
+    summary = render(folder).summary
     paragraphs = summary.split("\n\n")
     # The verdict, whether it is real, the cost, the failures: each its own paragraph, wrapped for a terminal.
     assert len(paragraphs) == 4 and all(len(line) <= 100 for line in summary.splitlines())
@@ -434,7 +434,7 @@ def titles(text: str) -> list[str]:
 
 
 def test_no_two_sections_or_figures_share_a_title(reports):
-    named = titles(Path(reports.built("clear_winner", slots=3, cpus=4.0)[1]["files"]["report_html"]).read_text())
+    named = titles(Path(reports.built("clear_winner", slots=3, cpus=4.0)[1].files["report_html"]).read_text())
     assert len(named) > 20
     assert [t for t in named if named.count(t) > 1] == []
     assert {"Accuracy against parameter count", "Accuracy against file size (MB)"} <= set(named)
@@ -443,7 +443,7 @@ def test_no_two_sections_or_figures_share_a_title(reports):
 def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(reports, tmp_path, monkeypatch):
     import torch
 
-    from jobs.engine.train import loop
+    from jobs.engine.train import summary as loop  # where the loop's summary names the device
 
     monkeypatch.setattr(loop, "usable_cpus", lambda: 2)
     monkeypatch.setattr(loop.torch, "get_num_threads", lambda: 1)
@@ -457,5 +457,5 @@ def test_counts_of_one_are_singular_in_the_device_name_and_the_footer(reports, t
         result = json.loads(path.read_text())
         result["env"]["device"] = "cpu (2 cores, 1 threads)"
         path.write_text(json.dumps(result))
-    footer = Path(render(folder)["files"]["report_html"]).read_text().split('<footer id="environment">', 1)[1]
+    footer = Path(render(folder).files["report_html"]).read_text().split('<footer id="environment">', 1)[1]
     assert "Final runs trained on cpu (2 cores, 1 thread)." in footer and "1 threads" not in footer

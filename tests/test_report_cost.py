@@ -24,10 +24,11 @@ from jobs.report import write_report
 from tests.cli import assert_usage_error, run_in_process
 from tests.report_cache import PAGE_RESAMPLES, reports_fixture  # noqa: F401 -- the `reports` fixture
 from tests.sweep_fixture import ONNX_REASON
-from tune.analysis.comparison import comparison_table
-from tune.analysis.cost import DEFAULT_PRICES
+from tune.analysis.comparison import compare
 from tune.analysis.results import load_results
-from tune.report.cost import DETECTOR_ONNX, DETECTOR_ONNX_REASON, cost_section, onnx_phrase
+from tune.report.cost import cost_section
+from tune.report.cost_table import DETECTOR_ONNX, DETECTOR_ONNX_REASON, onnx_phrase
+from tune.sweep.prices import DEFAULT_PRICES
 from tune.sweep.record import Sweep
 
 CPU_PRICE_S = DEFAULT_PRICES.cpu_hour / 3600  # dollars per CPU-second at the default prices
@@ -119,7 +120,7 @@ def test_time_and_cost_to_99_on_a_made_up_history(timed_sweep, tmp_path):
     best = next(t for t in trials if t["trial_id"] == "cnn_00001")
     best.update(history=MADE_UP, resources={"CPU": 2.0, "GPU": 0.5})
     (folder / "trials.json").write_text(json.dumps(trials))
-    row = comparison_table(load_results(folder)).set_index("model").loc["cnn"]
+    row = compare(load_results(folder)).frame().set_index("model").loc["cnn"]
     assert (row["time_to_98_s"], row["time_to_99_s"]) == (25.0, 37.0)
     assert math.isnan(row["time_to_995_s"])  # never reached by any model: not reached, not left out
     assert row["cost_to_99_usd"] == pytest.approx(37.0 * (2.0 * 0.031611 + 0.5 * 2.48) / 3600)
@@ -134,8 +135,8 @@ def test_without_a_trial_history_the_first_retrain_is_used_and_marked(timed_swee
     seed0 = folder / "final" / "cnn" / "seed0" / "result.json"
     (seed0.write_text(json.dumps(json.loads(seed0.read_text()) | {"history": MADE_UP})))
     report = render(folder)
-    assert report["table"].set_index("model").loc["cnn", "time_to_99_s"] == 37.0
-    html = report["files"]["report_html"].read_text()
+    assert report.table.set_index("model").loc["cnn", "time_to_99_s"] == 37.0
+    html = report.files["report_html"].read_text()
     assert "<td>37.0 †</td>" in section(html, "cost")
     assert "† from the first retrain&#39;s history for cnn" in section(html, "cost")
 
@@ -154,7 +155,7 @@ def test_default_prices_and_their_source_are_printed(built):
 def test_a_sweep_json_without_prices_still_loads(built):
     folder = built[0]
     assert "prices" not in json.loads((folder / "sweep.json").read_text())
-    assert Sweep.load(folder, "test").prices == {}
+    assert Sweep.load(folder, "test").prices is None  # the defaults
 
 
 def test_prices_recorded_by_the_sweep_are_used(timed_sweep, tmp_path):
@@ -163,9 +164,9 @@ def test_prices_recorded_by_the_sweep_are_used(timed_sweep, tmp_path):
     sweep["prices"] = {"cpu_hour": 0.36, "gpu_hour": 3.0, "source": "--price cpu_hour=0.36,gpu_hour=3"}
     (folder / "sweep.json").write_text(json.dumps(sweep))
     report = render(folder)
-    row = report["table"].set_index("model").loc["cnn"]
+    row = report.table.set_index("model").loc["cnn"]
     assert row["cost_usd"] == pytest.approx(row["cpu_s"] * 0.36 / 3600)
-    assert "Source: --price cpu_hour=0.36,gpu_hour=3." in report["files"]["report_html"].read_text()
+    assert "Source: --price cpu_hour=0.36,gpu_hour=3." in report.files["report_html"].read_text()
 
 
 def test_report_price_overrides_the_sweep_for_that_report_only(timed_sweep, tmp_path, capsys):
@@ -277,7 +278,7 @@ def test_verdict_lines(reports, built):
             "per canvas, the others per image.") in cost
     assert "The whole sweep held 2,593 CPU-seconds and 0 GPU-seconds: $0.023" in cost
     # cnn is within half a point of resnet18 here, and nobody reached 99% validation accuracy.
-    other = section(reports.built("cheap_runner_up", **TIMED)[1]["files"]["report_html"].read_text(), "cost")
+    other = section(reports.built("cheap_runner_up", **TIMED)[1].files["report_html"].read_text(), "cost")
     assert "<li>Fastest to serve within 0.5 points of the best: cnn at 1.86 ms per image</li>" in other
     assert "<li>No architecture reached 99% validation accuracy in the history used" in other
 
@@ -329,10 +330,11 @@ def test_a_failed_model_is_left_out_of_the_figures(timed_sweep, tmp_path):
     sweep["status"]["vit"].update(status="failed", reason="made to fail after its retrain")  # its results stay
     (folder / "sweep.json").write_text(json.dumps(sweep))
     results = load_results(folder)
-    cost = cost_section(results, comparison_table(results))
-    for figure in [*cost["scatters"], cost["curve"]]:
-        assert figure["png"] and "vit" not in figure["models"] and "resnet18" in figure["models"], figure["anchor"]
-    assert "alexnet" not in cost["curve"]["models"]
+    cost = cost_section(compare(results))
+    assert cost.curve is not None
+    for figure in [*cost.scatters, cost.curve]:
+        assert figure.png and "vit" not in figure.models and "resnet18" in figure.models, figure.anchor
+    assert "alexnet" not in cost.curve.models
 
 
 def test_one_model_and_one_epoch_are_said_not_drawn_empty(timed_sweep, tmp_path):
@@ -344,7 +346,7 @@ def test_one_model_and_one_epoch_are_said_not_drawn_empty(timed_sweep, tmp_path)
     for trial in trials:
         trial["history"] = trial["history"][:1]  # as the quick preset's one-epoch trials
     (folder / "trials.json").write_text(json.dumps(trials))
-    html = Path(render(folder)["files"]["report_html"]).read_text()
+    html = Path(render(folder).files["report_html"]).read_text()
     page = Images()
     page.feed(html)
     for anchor in COST_FIGURES[:4]:
@@ -362,7 +364,7 @@ def test_nothing_trained_has_no_cost_figure(timed_sweep, tmp_path):
         status.update(status="failed", reason="ran out of memory")
     (folder / "sweep.json").write_text(json.dumps(sweep))
     shutil.rmtree(folder / "final")
-    html = Path(render(folder)["files"]["report_html"]).read_text()
+    html = Path(render(folder).files["report_html"]).read_text()
     cost = section(html, "cost")
     assert "No architecture finished training, so there is no serving or training cost to compare." in cost
     assert "<img" not in cost and not any(f'id="{anchor}"' in html for anchor in COST_FIGURES)
@@ -390,7 +392,7 @@ def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to
     (folder / "trials.json").write_text(json.dumps(trials))
     for path in folder.glob("final/resnet18/seed*/result.json"):
         path.write_text(json.dumps(json.loads(path.read_text()) | {"history": []}))
-    rows = section(Path(render(folder)["files"]["report_html"]).read_text(), "cost").split('id="cost-table"')[1]
+    rows = section(Path(render(folder).files["report_html"]).read_text(), "cost").split('id="cost-table"')[1]
     rows = {row.split("</td>", 1)[0].split(">")[-1]: row for row in rows.split('<td class="l model">')[1:]}
     assert cells(rows["cnn"])[5] == "not reached (>\xa09.5\xa0s)"
     assert cells(rows["resnet18"])[5] == "not recorded"
@@ -399,9 +401,9 @@ def test_a_target_not_reached_says_how_long_it_tried_and_a_dash_means_nothing_to
 def test_every_figure_labels_the_detector_per_canvas_where_the_table_does(timed_sweep, tmp_path):
     folder = timed_sweep(tmp_path / "out", "clear_winner", seeds=1)
     results = load_results(folder)
-    figures = {f["anchor"]: f for f in cost_section(results, comparison_table(results))["scatters"]}
+    figures = {f.anchor: f for f in cost_section(compare(results)).scatters}
     per_canvas = {"cost-latency", "cost-gflops"}  # the table's ‡: latency, throughput and GFLOPs are per canvas
     for anchor, figure in figures.items():
-        label = next(label for label in figure["labels"] if label.startswith("faster_rcnn"))
+        label = next(label for label in figure.labels if label.startswith("faster_rcnn"))
         assert label == ("faster_rcnn (per canvas)" if anchor in per_canvas else "faster_rcnn"), anchor
-        assert ("faster_rcnn: per canvas, the others per image." in figure["caption"]) == (anchor in per_canvas)
+        assert ("faster_rcnn: per canvas, the others per image." in figure.caption) == (anchor in per_canvas)

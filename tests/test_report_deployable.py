@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
-from tune.analysis.comparison import comparison_table
+from tune.analysis.comparison import compare
 from tune.analysis.results import load_results
 from tune.report.cost import cost_section
 from tune.report.page import step_fallbacks
@@ -28,12 +28,12 @@ def test_an_undeployable_onnx_file_and_a_step_fallback_are_shown(reports, tmp_pa
     record |= {"onnx_agreement": 0.867, "step_fallback": FALLBACK}
     record_file.write_text(json.dumps(record))
     results = load_results(folder)
-    cost = cost_section(results, comparison_table(results))
+    cost = cost_section(compare(results))
 
-    cells = {row["model"]: row["cells"][4] for row in cost["table"]["rows"]}
+    cells = {row.model: row.cells[4] for row in cost.table.rows}
     assert cells["cnn"] == ("not deployable (agreement 86.70%)", REASON, "wrap")
     assert cells["resnet18"][0] == "100.00% · " + cells["resnet18"][0].split(" · ")[1]  # a deployable one, as before
-    notes = " ".join(cost["notes"])
+    notes = " ".join(cost.notes)
     assert ("Why cnn's ONNX file is not deployable (kept as model.not-deployable.onnx, no model.onnx): agreement "
             "86.70% on 10000 test images") in notes
     assert step_fallbacks(results) == [f"cnn (seed 0) trained with the eager step: the captured CUDA step's "

@@ -25,6 +25,7 @@ from tune.report.errors import right_where_wrong
 from tune.report.predictions import Predictions, SweepPredictions, read_predictions, sweep_predictions
 from tune.report.search import search_points
 from tune.report.statistics import compute
+from tune.sweep.trials import TrialRecord
 
 TRUST = ("statistics", "search-learned", "validation-curves", "errors", "calibration", "robustness")
 TRAINED = ["resnet18", "cnn", "faster_rcnn", "vit"]  # clear_winner's trained models, best first
@@ -51,7 +52,7 @@ def built(request, reports) -> tuple[Path, str, int]:
     """clear_winner with 1 and with 2 seeds, its timeline stamped, reported once a session (tests/report_cache.py)
     at the real number of bootstrap resamples: these tests read the statistics on the page."""
     folder, report = reports.built("clear_winner", seeds=request.param, slots=2, n_resamples=N_RESAMPLES)
-    return folder, Path(report["files"]["report_html"]).read_text(), request.param
+    return folder, Path(report.files["report_html"]).read_text(), request.param
 
 
 def render(folder: Path) -> dict:
@@ -203,7 +204,7 @@ def test_each_failure_is_said_once_without_the_model_name_twice(reports, tmp_pat
     assert "could not be trained; why is under Failures below" in card(text, "summary")
     # The command line says it briefly (its first clause) and points to the page, where it is said in full.
     assert (f"alexnet could not be trained: {FAILED_REASON.split(' (')[0]}; report.html's Failures section has the "
-            "full message.") in " ".join(report["summary"].split())
+            "full message.") in " ".join(report.summary.split())
     assert text.count("RayTaskError: worker died (OOM)") == 1
 
 
@@ -218,7 +219,7 @@ def test_the_search_figure_has_a_point_per_trial_when_trials_last_one_epoch(repo
     assert set(points) == {"cnn", "resnet18"}
     for model, found in points.items():
         assert len(found) == 4 and len({y for _, y in found}) > 1, model  # a point per trial, not one per model
-    text = Path(render(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder).files["report_html"]).read_text()
     assert card(text, "validation-curves").count("<img ") == 1
 
 
@@ -241,7 +242,7 @@ def test_models_tested_on_different_images_are_named_not_paired(reports, tmp_pat
     assert pairs[("resnet18", "vit")] == ["tested on different images (500 and 1,000): cannot be paired"]
     assert len(pairs[("cnn", "vit")]) == 7  # the pair on the same images is tested
     assert ("resnet18 was tested on other images than cnn (500 and 1,000), so the two cannot be paired; the next "
-            "model tested on the same images as cnn is vit") in " ".join(report["summary"].split())
+            "model tested on the same images as cnn is vit") in " ".join(report.summary.split())
     assert "Where the top two disagree: cnn and vit" in text
 
 
@@ -252,7 +253,7 @@ def test_an_older_sweep_without_predictions_npz_still_gets_its_statistics(report
     sweep = json.loads((folder / "sweep.json").read_text())
     del sweep["spaces"]  # before --space was recorded: tune/sweep/spaces.py's spaces
     (folder / "sweep.json").write_text(json.dumps(sweep))
-    text = Path(render(folder)["files"]["report_html"]).read_text()
+    text = Path(render(folder).files["report_html"]).read_text()
     assert len(rows(card(text, "statistics"), "pairs")) == 1
     assert "No final run kept its test images" in card(text, "errors")
     assert 'id="calibration"' in text  # ECE, NLL and Brier from result.json, without a diagram
@@ -295,9 +296,10 @@ def test_few_discordant_images_get_the_exact_test():
 
 
 def test_asha_savings_estimates_from_the_finished_trials():
-    def trial(status: str, seconds: float, cpus: float = 1.0) -> dict:
-        return {"model": "m", "status": status, "resources": {"CPU": cpus},
-                "started_at": "2025-01-01T00:00:00+00:00", "finished_at": f"2025-01-01T00:00:{seconds:02.0f}+00:00"}
+    def trial(status: str, seconds: float, cpus: float = 1.0) -> TrialRecord:
+        return TrialRecord(model="m", trial_id=status, status=status, resources={"CPU": cpus},
+                           started_at="2025-01-01T00:00:00+00:00",
+                           finished_at=f"2025-01-01T00:00:{seconds:02.0f}+00:00")
 
     saved = asha_savings([trial("ok", 40), trial("ok", 20), trial("stopped", 10, 2.0), trial("stopped", 5),
                           trial("failed", 3)], "m")

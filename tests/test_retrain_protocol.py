@@ -4,7 +4,7 @@ import torch
 
 from jobs.engine import config as run_config
 from jobs.engine.data.mnist import Mnist
-from jobs.engine.train.loop import worker_data
+from jobs.engine.train.prepare import worker_data
 from tune.sweep.orchestration import without_test
 
 

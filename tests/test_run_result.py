@@ -10,7 +10,7 @@ import pytest
 
 from jobs.engine.run.cluster import Workers
 from jobs.engine.run_result import RunResult, build_result, compared_fields
-from jobs.engine.train.loop import best_epoch
+from jobs.engine.train.summary import best_epoch
 from tests.report_cache import reports_fixture  # noqa: F401 -- the `reports` fixture
 from tune.analysis.significance import N_RESAMPLES
 
@@ -50,11 +50,11 @@ def test_best_epoch_reaches_the_comparison_files_and_the_report(reports):
     # clear_winner at 2 seeds as tests/test_report_trust.py reports it (its timeline stamped, which leaves the
     # epochs alone), once a session (tests/report_cache.py).
     report = reports.built("clear_winner", seeds=2, slots=2, n_resamples=N_RESAMPLES)[1]
-    table = pd.read_csv(report["files"]["comparison_csv"]).set_index("model")
+    table = pd.read_csv(report.files["comparison_csv"]).set_index("model")
     # The fixture's best epochs are (epochs, epochs - 1) for seeds 0 and 1: their mean is epochs - 0.5.
     assert table.loc["cnn", "best_epoch"] == pytest.approx(2.5)
-    rows = {r["model"]: r for r in json.loads(report["files"]["comparison_json"].read_text())}
+    rows = {r["model"]: r for r in json.loads(report.files["comparison_json"].read_text())}
     assert rows["resnet18"]["best_epoch"] == pytest.approx(2.5) and rows["alexnet"]["best_epoch"] is None
-    assert "| Best epoch |" in report["files"]["comparison_md"].read_text()
-    html = report["files"]["report_html"].read_text()
+    assert "| Best epoch |" in report.files["comparison_md"].read_text()
+    html = report.files["report_html"].read_text()
     assert ">Best epoch<" in html

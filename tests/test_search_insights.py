@@ -1,12 +1,15 @@
 """tune/analysis/search_insights.py on small hand-made trial records."""
 
+import dataclasses
 import math
 import random
-from types import SimpleNamespace
 
 import pytest
 
 from tune.analysis import search_insights as si
+from tune.report.figures import png
+from tune.report.parallel import draw_parallel_coordinates
+from tune.sweep.trials import TrialRecord
 
 SPACE = {
     "lr": {"loguniform": [1e-3, 1e-2], "grid": [2e-3, 5e-3]},
@@ -19,8 +22,8 @@ SPACE = {
 def record(trial_id, config, accuracy, status="ok", start="2024-01-01T00:00:00", seconds=60.0, resources=None,
            model="cnn"):
     end = None if start is None else f"2024-01-01T00:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}+00:00"
-    return {"model": model, "trial_id": trial_id, "status": status, "config": config, "val_accuracy": accuracy,
-            "started_at": start, "finished_at": end, "resources": resources or {"CPU": 1.0}}
+    return TrialRecord(model=model, trial_id=trial_id, status=status, config=config, val_accuracy=accuracy,
+                       started_at=start, finished_at=end, resources=resources or {"CPU": 1.0})
 
 
 def kernel_driven_trials(n=16, seed=0):
@@ -45,7 +48,7 @@ def test_importance_finds_the_key_that_matters_and_is_deterministic():
 
 def test_importance_leaves_out_stopped_failed_and_other_models_and_explains_empty_results():
     trials = kernel_driven_trials(4)
-    stopped = [{**t, "status": "stopped"} for t in trials[:3]]
+    stopped = [dataclasses.replace(t, status="stopped") for t in trials[:3]]
     assert si.param_importance(stopped + trials[3:], SPACE, "cnn").values == {}
     assert "1 completed" in si.param_importance(stopped + trials[3:], SPACE, "cnn").reason
     assert si.param_importance(stopped + trials[3:], SPACE, "cnn", statuses=("ok", "stopped")).n_trials == 4
@@ -56,10 +59,10 @@ def test_importance_leaves_out_stopped_failed_and_other_models_and_explains_empt
     assert "same val_accuracy" in si.param_importance(same_score, SPACE).reason
 
 
-def test_importance_accepts_grid_values_outside_the_range_and_record_objects():
+def test_importance_accepts_grid_values_outside_the_range():
     trials = [record(f"g{i}", {"lr": lr, "kernel_size": k}, 0.9 + i / 100)
               for i, (lr, k) in enumerate([(2e-2, 3), (5e-3, 9), (2e-3, 5), (1e-3, 7)])]
-    result = si.param_importance([SimpleNamespace(**t) for t in trials], SPACE, "cnn")
+    result = si.param_importance(trials, SPACE, "cnn")
     assert set(result.values) == {"lr", "kernel_size"} and result.reason.startswith("only 4 trials")
 
 
@@ -104,7 +107,7 @@ def test_search_budget_in_cpu_and_gpu_seconds():
     budget = si.search_budget(trials, "cnn")
     assert (budget.cpu_s, budget.gpu_s, budget.trials, budget.untimed) == (150.0, 15.0, 3, 1)
     assert budget.by_status == {"failed": 1, "ok": 2}
-    assert si.search_budget([SimpleNamespace(**t) for t in trials], "vit").cpu_s == 60.0
+    assert si.search_budget(trials, "vit").cpu_s == 60.0
 
 
 def test_parallel_coordinates_positions():
@@ -118,13 +121,5 @@ def test_parallel_coordinates_positions():
     assert a == pytest.approx([0.0, 0.0, 1.0, 0.0])
     assert b == pytest.approx([0.5, 2 / 3, 0.5, 1.0])
     assert c[:2] == pytest.approx([1.0, 1.0]) and c[2:] == [None, None]
-    png = si.draw_parallel_coordinates(data, title="cnn")
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
-
-
-def test_insights_bundles_everything_per_architecture():
-    trials = kernel_driven_trials(6) + [record("v", {"lr": 1e-3}, 0.9, model="vgg16")]
-    out = si.insights(trials, {"cnn": SPACE})
-    assert set(out) == {"cnn", "vgg16"} and set(out["vgg16"]) == {"budget"}
-    assert set(out["cnn"]) == {"importance", "edge_flags", "budget", "parallel_coordinates"}
-    assert out["cnn"]["budget"]["cpu_s"] == 360.0
+    drawn = png(draw_parallel_coordinates(data, title="cnn"))  # the report's one figure encoding
+    assert drawn.startswith("iVBORw0KGgo") and len(drawn) > 1000  # base64 of the PNG signature

@@ -1,6 +1,5 @@
 """tune/analysis/significance.py against hand computations and reference implementations on small fixed inputs."""
 
-import json
 import math
 from statistics import NormalDist
 
@@ -141,17 +140,24 @@ def test_separation_estimate_matches_connor_formula():
         sig.separation_estimate(1, 2, 0)
 
 
-def test_compare_reports_separation_for_close_top_two_and_is_json_ready():
+def test_the_reports_pipeline_separates_a_far_model_and_says_what_would_separate_the_close_two():
+    # The report's one statistics pipeline (tune/report/statistics.py compute) on these functions.
+    from tune.report.predictions import Predictions, SweepPredictions
+    from tune.report.statistics import compute
+
     rng = np.random.default_rng(5)
     truth = rng.random(500)
     close_a = [truth < 0.95, rng.random(500) < 0.95]
     close_b = [truth < 0.94, rng.random(500) < 0.94]
-    far = rng.random(500) < 0.5
-    report = sig.compare({"a": close_a, "b": close_b, "far": far}, n_resamples=100)
-    json.dumps(report)
-    assert report["ranking"][-1] == "far" and len(report["pairs"]) == 3
-    assert set(report["ranking"][:2]) == {"a", "b"}
-    top = next(p for p in report["pairs"] if {p["a"], p["b"]} == {"a", "b"})
-    assert top["p_adjusted"] >= 0.05 and not top["separated"]
-    assert report["separation"]["pairs_needed"] > 1000 and "separate" in report["separation"]["sentence"]
-    assert all(p["separated"] for p in report["pairs"] if "far" in (p["a"], p["b"]))
+    far = [rng.random(500) < 0.5]
+
+    def runs(seeds: list[np.ndarray]) -> dict[int, Predictions]:  # label 0 everywhere, predicted 0 where right
+        return {k: Predictions(np.zeros(c.size, dtype=np.int64), (~c).astype(np.int64)) for k, c in enumerate(seeds)}
+
+    predictions = SweepPredictions({"a": runs(close_a), "b": runs(close_b), "far": runs(far)}, {})
+    stats = compute(["a", "b", "far"], predictions, n_resamples=100)
+    assert len(stats.pairs) == 3 and stats.tested == 3 and [m.model for m in stats.models] == ["a", "b", "far"]
+    assert stats.top is not None and (stats.top.a, stats.top.b) == ("a", "b") and not stats.top.separated
+    assert stats.separation is not None and stats.separation.pairs_needed > 1000
+    assert "separate" in stats.separation.sentence
+    assert all(p.separated for p in stats.pairs if "far" in (p.a, p.b))

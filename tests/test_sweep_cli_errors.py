@@ -35,6 +35,11 @@ def sweep_error(capsys, mnist_dir, *args):
     (["--models", "cnn", "--set", "patch_size=7"], ["--set patch_size: no selected model"]),
     (["--models", "cnn", "--set", "lr=quick"], ["--set lr=quick: expected float"]),
     (["--models", "cnn", "--name", "a/b"], ["--name 'a/b'"]),
+    (["--objective", "accuracy,latency"], ["serving latency is measured on the final retrains alone"]),
+    (["--objective", "gflops"], ["give accuracy, or accuracy and one cost"]),
+    (["--objective", "accuracy,gflops", "--search", "grid"], ["need Optuna's multi-objective sampling"]),
+    (["--objective", "accuracy,gflops", "--budget", "params=3"], ["--budget 'params=3': give gflops=VALUE"]),
+    (["--budget", "gflops=0.1"], ["--budget 'gflops=0.1'"]),
 ])
 def test_bad_flags(args, fragments, capsys, mnist_dir, no_ray, tmp_path):
     assert_usage_error(sweep_error(capsys, mnist_dir, *args, "--output", str(tmp_path)), *fragments)

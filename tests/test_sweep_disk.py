@@ -18,7 +18,7 @@ from jobs.engine.measure.checkpoint_size import checkpoint_bytes, optimizer_copi
 from jobs.engine.run.disk_full import disk_full
 from jobs.engine.run_result import RunResult
 from jobs.engine.train.finished_checkpoint import keep_weights_only
-from jobs.engine.train.loop import CHECKPOINT_FILE
+from jobs.engine.train.state import CHECKPOINT_FILE
 from tests.tiny_disk import fill, tiny_disk
 from tune.sweep.disk_need import disk_lines, full_preset_need, model_need, sweep_need
 from tune.sweep.folder import seed_results, torn_seed_results

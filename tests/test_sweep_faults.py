@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from jobs.sweep import main as sweep_main
+from tests.live_dashboard import check_live_dashboard
 from tests.paths import REPO
 from tests.reference_sweep import behind_a_dead_proxy, copy_of, snapshot, sweep_folders
 from tune.analysis.comparison import fmt_accuracy
+from tune.sweep.folder import STUDIES
+from tune.sweep.study import TUNE_TRIAL_ID, journal, open_study
 
 # What these tests check is the sweep around the runs (resume, shared output, failures), not the final checks,
 # which the every-architecture sweep (test_sweep_submit.py) and their own tests cover: skipping the ONNX export
@@ -53,8 +56,10 @@ def test_a_second_sweep_into_the_same_output_keeps_each_sweeps_results_apart_beh
         monkeypatch.setenv(key, value)
     for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
         monkeypatch.delenv(var, raising=False)
+    # Two objectives too (tune/sweep/objectives.py): Optuna's multi-objective sampling on accuracy and parameters.
     second_run = in_process(capsys, *sweep_command(output, "--set", "hidden=32", "--search", "optuna", "--seeds", "2",
-                                                   "--workers", "2", "--data-dir", str(mnist_dir))[3:])
+                                                   "--workers", "2", "--objective", "accuracy,params",
+                                                   "--budget", "params=1e9", "--data-dir", str(mnist_dir))[3:])
     assert "already retrained" not in second_run
     second = next(f for f in sweep_folders(output) if f != first)
     assert (output / "latest").resolve() == second
@@ -65,6 +70,11 @@ def test_a_second_sweep_into_the_same_output_keeps_each_sweeps_results_apart_beh
     (trial,) = load(second / "trials.json")
     assert trial["status"] == "ok" and trial["trial_id"] not in {t["trial_id"] for t in reference_sweep.trials("cnn")}
     assert trial["resources"] == {"CPU": 2.0}  # two Ray Train workers of one CPU each
+    assert record["objective"] == "accuracy,params" and record["budget"] == 1e9
+    assert record["status"]["cnn"]["why_chosen"] == "the most accurate within params <= 1e+09"
+    (studied,) = open_study_of(second, "cnn").trials  # Optuna's own study, in the sweep's journal, on both
+    assert studied.values == [pytest.approx(trial["history"][-1]["val_accuracy"]), trial["cost"]]
+    assert trial["cost"] == load(second / "final" / "cnn" / "seed0" / "result.json")["params"]
     for seed in (0, 1):  # the retrain: train+validation, evaluated on the test set, one run per seed
         result = load(second / "final" / "cnn" / f"seed{seed}" / "result.json")
         assert result["config"]["hidden"] == 32 and result["config"]["seed"] == seed
@@ -76,6 +86,8 @@ def test_a_second_sweep_into_the_same_output_keeps_each_sweeps_results_apart_beh
     html, first_html = (second / "report.html").read_text(), first_files["report.html"].decode()
     assert "fail_at_epoch" in first_html and "fail_at_epoch" not in html
     assert fmt_accuracy(row["test_accuracy"], row["test_accuracy_std"]) in html
+    assert 'id="pareto-sets"' in html and "Accuracy against cost" not in first_html  # the one two-objective sweep
+    assert f"{trial['trial_id']}</td>" in html and "retrained the most accurate within params" in html
 
     from jobs.report import main as report_main  # OUTPUT means its latest sweep; the first stays as it was
 
@@ -124,8 +136,9 @@ def test_a_sweep_where_no_model_trains_exits_1_and_says_why(ray_local, mnist_dir
     assert seen_by_trials and all(sizes["test"] == 0 and sizes["train"] > 0 for sizes in seen_by_trials)
 
 
-def run_until_trials_finish(command, count, env, timeout_s=400):
-    """Start a sweep in its own process group; SIGKILL the whole group once `count` trials have finished."""
+def run_until_trials_finish(command, count, env, timeout_s=400, while_running=None):
+    """Start a sweep in its own process group; SIGKILL the whole group once `count` trials have finished, after
+    WHILE_RUNNING (a function of no arguments) has looked at the sweep still running."""
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env, start_new_session=True)
     finished, lines, deadline = [], [], time.monotonic() + timeout_s
@@ -136,6 +149,8 @@ def run_until_trials_finish(command, count, env, timeout_s=400):
                 finished.append(line.split(" trial ")[1].split(":")[0])
             if len(finished) >= count or time.monotonic() > deadline:
                 time.sleep(3)  # let Tune write its experiment state once more
+                if while_running is not None and process.poll() is None:
+                    while_running()
                 break
     finally:
         os.killpg(process.pid, signal.SIGKILL)
@@ -144,7 +159,8 @@ def run_until_trials_finish(command, count, env, timeout_s=400):
 
 
 @pytest.mark.slow
-def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_dir, ray_local, monkeypatch, capsys):
+def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_dir, ray_local, monkeypatch, capsys,
+                                                              chromium):
     monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
     for var in ("NO_PROXY", "no_proxy"):  # restored after the test: the sweep adds Ray's own hosts to them
         if var in os.environ:
@@ -153,7 +169,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
             monkeypatch.delenv(var, raising=False)
     output = tmp_path / "out"
     first = sweep_command(output, "--samples", "3", "--data-dir", str(mnist_dir))
-    finished, log = run_until_trials_finish(first, 2, {**os.environ})
+    # While it runs, `make dashboard` shows its search live (tests/live_dashboard.py).
+    finished, log = run_until_trials_finish(first, 2, {**os.environ}, while_running=lambda: check_live_dashboard(
+        output, chromium, "cnn", 2, tmp_path / "profile"))
     assert len(finished) >= 2, log[-3000:]
     # The driver's start and end of each trial, stamped as it started and ended, in the trial's own folder.
     stamped = driver_stamps(output)
@@ -204,7 +222,17 @@ def test_killed_sweep_resumes_without_rerunning_finished_work(tmp_path, mnist_di
     assert "  cnn trial " not in moved  # every trial was restored, none run again
     # Rebuilt from the copy's own Tune storage (its checkpoints gone), the records are the ones recorded.
     assert {t["trial_id"]: t for t in load(copy / "trials.json")} == recorded
+    # The resumed search continued the study: the journal holds each trial of trials.json once.
+    studied = open_study(journal(copy / STUDIES), "cnn").trials
+    assert sorted(t.user_attrs[TUNE_TRIAL_ID] for t in studied) == sorted(recorded)
     assert (copy / "final" / "cnn" / "seed0" / "result.json").is_file() and not output.exists()
+
+
+def open_study_of(sweep: Path, model: str):
+    """MODEL's Optuna study as the sweep wrote it, directions as recorded (one or two objectives)."""
+    import optuna
+
+    return optuna.load_study(study_name=model, storage=journal(sweep / STUDIES))
 
 
 def driver_stamps(output: Path) -> dict[str, tuple[str, str]]:

@@ -14,7 +14,7 @@ import functools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 import models
 from jobs.engine.errors import UsageError
@@ -89,39 +89,66 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+def _value_type(default: Any) -> Any:
+    """The type of a key whose default is DEFAULT, without its bounds: what a value is converted to."""
+    kind = type(default)
+    if kind is tuple:
+        item = type(default[0]) if default else int
+        return Annotated[tuple[item, ...], BeforeValidator(_split_commas)]
+    return kind
+
+
 def _field_type(param: Param) -> Any:
+    """The key's type with its bounds or choices."""
     if param.choices is not None:
         return Literal[param.choices]
+    bounds = Field(ge=param.ge, gt=param.gt, le=param.le, lt=param.lt, allow_inf_nan=False)
     kind = type(param.default)
     if kind is tuple:
-        item = type(param.default[0])
-        bounded = Annotated[item, Field(ge=param.ge, gt=param.gt, le=param.le, lt=param.lt, allow_inf_nan=False)]
+        bounded = Annotated[type(param.default[0]), bounds]
         return Annotated[tuple[bounded, ...], BeforeValidator(_split_commas), Field(min_length=1)]
     if kind in (int, float):
-        return Annotated[kind, Field(ge=param.ge, gt=param.gt, le=param.le, lt=param.lt, allow_inf_nan=False)]
+        return Annotated[kind, bounds]
     return kind
 
 
 @functools.cache
 def config_type(model: str) -> type[BaseModel]:
-    """The pydantic model of a run config of MODEL: one field per declared key, no other key allowed."""
-    fields = {key: (_field_type(param), Field(param.default, description=param.help))
-              for key, param in declared(model).items()}
+    """The pydantic model of a run config of MODEL: one field per declared key, no other key allowed; and GPU_KEY,
+    the preset's settings for a CUDA worker, each one a declared key's value (`gpu_settings_type`)."""
+    fields: dict[str, tuple[Any, Any]] = {key: (_field_type(param), Field(param.default, description=param.help))
+                                          for key, param in declared(model).items()}
+    gpu = gpu_settings_type(model)
+    fields[GPU_KEY] = (gpu, Field(default_factory=gpu, description="the preset's settings on a CUDA worker"))
     return create_model(f"{model}_config", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
+@functools.cache
+def gpu_settings_type(model: str) -> type[BaseModel]:
+    """Any of MODEL's declared keys, typed and bounded as in the config; the ones not given are not set."""
+    fields: dict[str, tuple[Any, Any]] = {key: (_field_type(param) | None, None)
+                                          for key, param in declared(model).items()}
+    return create_model(f"{model}_gpu_settings", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
 def validated(model: str, config: dict[str, Any]) -> dict[str, Any]:
-    """CONFIG (without GPU_KEY) through the declared type: typed values, or one UsageError naming key and bound."""
+    """CONFIG through the declared type: typed values (GPU_KEY only where the preset has GPU settings), or one
+    UsageError naming key and bound. The one conversion of every value, whether `--set` text (`apply_overrides`),
+    a space file's or a sampled one."""
     try:
-        return config_type(model).model_validate(config).model_dump()
+        typed = config_type(model).model_validate(config)
     except ValidationError as exc:
         raise UsageError(explain(model, exc)) from None
+    settings = getattr(typed, GPU_KEY).model_dump(exclude_unset=True)
+    gpu = {key: settings[key] for key in config.get(GPU_KEY) or {}}  # in the preset's order, as sweep.json has it
+    return {**typed.model_dump(exclude={GPU_KEY}), **({GPU_KEY: gpu} if gpu else {})}
 
 
 def explain(model: str, exc: ValidationError) -> str:
     """The first problem of a ValidationError as `key=value: key must be <bounds>` (or the type expected)."""
     error = exc.errors()[0]
-    key = str(error["loc"][0]) if error["loc"] else "?"
+    where = [part for part in error["loc"] if part != GPU_KEY]  # a GPU setting is named by its key
+    key = str(where[0]) if where else "?"
     params = declared(model)
     if error["type"] == "extra_forbidden":
         return f"--set {key}: unknown key; known keys: {', '.join(sorted(params))}"
@@ -140,9 +167,14 @@ def explain(model: str, exc: ValidationError) -> str:
 
 
 def type_name(param: Param) -> str:
-    kind = type(param.default)
+    return value_words(param.default)
+
+
+def value_words(default: Any) -> str:
+    """The type of a key whose default is DEFAULT, in the words of an error line or the config table."""
+    kind = type(default)
     if kind is tuple:
-        return f"comma-separated {type(param.default[0]).__name__}s"
+        return f"comma-separated {type(default[0]).__name__ if default else 'int'}s"
     return kind.__name__
 
 
@@ -165,28 +197,6 @@ def for_device(config: dict[str, Any], device_type: str) -> dict[str, Any]:
     return {**config, **gpu} if device_type == "cuda" else config
 
 
-def parse_value(key: str, text: str, default: Any) -> Any:
-    """Parse `text` to the type of the key's default; a wrong type is a UsageError. Bounds are `check`'s."""
-    kind = type(default)
-    try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-                raise ValueError
-            return lowered in ("true", "1", "yes", "on")
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-        if kind is tuple:
-            item = type(default[0]) if default else int
-            return tuple(item(part) for part in text.split(",") if part.strip())
-        return text
-    except ValueError:
-        expected = f"comma-separated {type(default[0]).__name__}s" if kind is tuple and default else kind.__name__
-        raise UsageError(f"--set {key}={text}: expected {expected}") from None
-
-
 def apply_overrides(config: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     """Apply `--set key=value` pairs; a key the run does not have, or a malformed pair, is a UsageError."""
     values: dict[str, Any] = {}
@@ -198,8 +208,18 @@ def apply_overrides(config: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         if key == GPU_KEY or key not in config:
             known = ", ".join(sorted(k for k in config if k != GPU_KEY))
             raise UsageError(f"--set {key}: unknown key; known keys: {known}")
-        values[key] = parse_value(key, text, config[key])
+        values[key] = converted(key, text, config[key])
     return with_values(config, values)
+
+
+def converted(key: str, text: str, current: Any) -> Any:
+    """TEXT converted by pydantic to the type of KEY's CURRENT value, as `validated` converts any value, so that
+    `check` names a bound broken by the typed value (`lr=0.0: lr must be > 0`); text of another type is a
+    UsageError saying the type expected."""
+    try:
+        return TypeAdapter(_value_type(current)).validate_python(text.strip())
+    except ValidationError:
+        raise UsageError(f"--set {key}={text}: expected {value_words(current)}") from None
 
 
 def with_values(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -211,17 +231,16 @@ def with_values(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
 
 
 def check(model: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Types, bounds and choices of every key, then the model's own rules; the typed config, or a UsageError."""
-    gpu = config.get(GPU_KEY) or {}
-    typed = validated(model, {k: v for k, v in config.items() if k != GPU_KEY})
-    check_shares(typed, 1)
-    try:
-        models.validate(model, typed)
-    except models.ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    if gpu:
-        check(model, {**typed, **gpu})  # a CUDA worker must not be the first to find a bad value
-        return {**typed, GPU_KEY: dict(gpu)}
+    """Types, bounds and choices of every key, then the model's own rules, on a CPU's config and a CUDA worker's
+    (which must not be the first to find a bad value); the typed config, or a UsageError."""
+    typed = validated(model, config)
+    for device in ("cpu", "cuda") if GPU_KEY in typed else ("cpu",):
+        on_device = for_device(typed, device)
+        check_shares(on_device, 1)
+        try:
+            models.validate(model, on_device)
+        except models.ConfigError as exc:
+            raise UsageError(str(exc)) from None
     return typed
 
 

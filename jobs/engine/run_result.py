@@ -2,7 +2,7 @@
 
 Each metric is a field, and a field's metadata says how the sweep's comparison shows it (`Compared`): adding a
 metric to result.json, comparison.csv|json|md and the report's table is one field here plus the line of the
-loop (jobs/engine/train/loop.py `summarise`) that computes it.
+loop's summary (jobs/engine/train/summary.py `summarise`) that computes it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,96 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from jobs.engine.atomic import write_atomically
 
 RESULT_FILE = "result.json"
+
+
+class Evaluation(TypedDict, total=False):
+    """A task's metrics on one split (jobs/engine/tasks/ `Task.evaluate`): every task's, then the detector's own."""
+
+    loss: float
+    accuracy: float
+    f1_macro: float
+    f1_weighted: float
+    per_class_f1: list[float]
+    confusion_matrix: list[list[int]]
+    predictions: list[int]
+    labels: list[int]
+    map_50: float  # the detector's mean average precision at IoU 0.5, and over 0.5:0.95
+    map: float
+    no_box: int  # plain digits on which the detector found no box
+
+
+class Metrics(TypedDict, total=False):
+    """One report of the loop (jobs/engine/train/loop.py): an epoch's end (one entry of `history`), a check part-way
+    through an epoch (a fractional `epoch`), the finished run's (with the test_ keys, which the last entry of
+    `history` carries too), or an epoch line's (with `epochs`). A rank other than 0 reports none of it; a diverged
+    run reports `diverged` alone (jobs/engine/train/sessions.py)."""
+
+    epoch: float  # 1-based; an int at an epoch's end
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_f1_macro: float
+    map_50: float  # the detector's
+    map: float
+    epoch_time_s: float
+    train_time_s: float  # training seconds since the run began, at this report
+    images_per_s: float
+    lr: float
+    first_step_at: str
+    test_accuracy: float
+    test_f1_macro: float
+    test_loss: float
+    epochs: int
+    diverged: str
+
+
+class Summary(TypedDict, total=False):
+    """The rank-0 summary of a finished run (jobs/engine/train/summary.py), what `build_result` builds the record
+    from: its keys that are RunResult fields go in as they are, `test` gives the test_ fields, and the final
+    measurements (jobs/engine/measure/final_evaluation.py) add RunResult fields of their own."""
+
+    history: list[Metrics]
+    train_time_s: float
+    compile_time_s: float
+    step_fallback: str | None
+    config: dict[str, Any]  # what the worker trained with: on CUDA with the preset's GPU settings applied
+    started_at: str | None
+    first_step_at: str | None
+    images_per_s: float
+    params: int
+    peak_memory_mb: float
+    device: str
+    validation: Evaluation  # the last epoch's
+    best_epoch: int | None
+    test: Evaluation
+
+
+class Environment(TypedDict, total=False):
+    """Versions, device and worker layout of a run (`environment`), result.json's and sweep.json's `env` (every key
+    but in a record that could not be built whole)."""
+
+    torch: str
+    torchvision: str
+    ray: str
+    python: str
+    device: str
+    workers: int
+    use_gpu: bool
+    cpus_per_worker: float
+    host: str
+
+
+class WorkerLayout(Protocol):
+    """What `environment` reads of jobs/engine/run/cluster.py's Workers."""
+
+    count: int
+    use_gpu: bool
+    cpus_per_worker: float
 
 
 @dataclass(frozen=True)
@@ -82,19 +167,19 @@ class RunResult:
     # Test images wrong at a top probability above 0.9 (jobs/engine/measure/confident_errors.py; classifiers).
     confident_errors: int | None = compared(in_report=False)
     robustness: dict[str, float] = field(default_factory=dict)  # corruption -> accuracy
-    serving: dict[str, Any] = field(default_factory=dict)
+    serving: dict[str, float | str | None] = field(default_factory=dict)  # measure/serving.py ServingCost
     onnx: dict[str, Any] = field(default_factory=dict)
     final_evaluation_errors: dict[str, str] = field(default_factory=dict)  # what could not be measured, why
     compile_time_s: float = 0.0  # capture of the static step, not in train_time_s
     # Why the captured CUDA step failed and the run trained with the eager step (jobs/engine/train/static_step.py).
     step_fallback: str | None = None
     val_accuracy: float | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Metrics] = field(default_factory=list)
     confusion_matrix: list[list[int]] | None = None
     per_class_f1: list[float] | None = None
     test_predictions: list[int] | None = None
     test_labels: list[int] | None = None
-    env: dict[str, Any] = field(default_factory=dict)
+    env: Environment = field(default_factory=Environment)
     started_at: str | None = None
     finished_at: str | None = None
     first_step_at: str | None = None
@@ -133,7 +218,7 @@ def compared_fields() -> list[tuple[str, Compared]]:
     return [(f.name, f.metadata["compared"]) for f in dataclasses.fields(RunResult) if "compared" in f.metadata]
 
 
-def environment(workers: Any, device: str) -> dict[str, Any]:
+def environment(workers: WorkerLayout, device: str) -> Environment:
     """Versions, device and worker layout of a run, for result.json and sweep.json."""
     import ray
     import torch
@@ -145,9 +230,9 @@ def environment(workers: Any, device: str) -> dict[str, Any]:
             "host": platform.node()}
 
 
-def build_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Any,
+def build_result(model: str, config: dict[str, Any], summary: Summary, workers: WorkerLayout,
                  wall_time_s: float) -> RunResult:
-    """The RunResult of a run from its rank-0 worker's summary (jobs/engine/train/loop.py); every summary key that is
+    """The RunResult of a run from its rank-0 worker's summary (jobs/engine/train/summary.py); every summary key that is
     a RunResult field is copied, so a metric the loop adds reaches result.json without an edit here."""
     test = summary.get("test", {})
     names = {f.name for f in dataclasses.fields(RunResult)}

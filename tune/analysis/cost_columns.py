@@ -1,6 +1,6 @@
 """The comparison's cost columns, per architecture, from a sweep's stored records (trains nothing).
 
-Appended to tune/analysis/comparison.py's DERIVED, so they reach comparison.csv|json and the report's "What it costs"
+Each ComparisonRow's `costs` (tune/analysis/row.py), so they reach comparison.csv|json and the report's "What it costs"
 section (tune/report/cost.py). tune/analysis/cost.py does the arithmetic; this module picks the records and the prices:
 
   - `cost_usd` (search trials + retrains), `search_cost_usd`, `retrain_cost_usd` (mean per retrain), US dollars at the
@@ -14,34 +14,29 @@ section (tune/report/cost.py). tune/analysis/cost.py does the arithmetic; this m
   mAP@0.5 first reached 0.5, 0.7, 0.9. - `cost_to_99_usd`: dollars of holding that run's resources for `time_to_99_s`
   (training seconds only).
 
-Prices: the sweep's `--price` as recorded in sweep.json (`prices`), which a report's `--price` overrides; {} means
-tune/analysis/cost.py's DEFAULT_PRICES (a dated public list price, not a quote).
+Prices: `SweepResults.prices` (tune/analysis/results.py): a report's `--price`, else the sweep's as sweep.json
+records it, else tune/sweep/prices.py's DEFAULT_PRICES (a dated public list price, not a quote). Computed once, with
+the sweep's totals (`SweepCosts`), for the comparison files and the report alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from jobs.engine.errors import UsageError
 from jobs.engine.finite import is_finite
 from tune.analysis.cost import (
     CLASSIFICATION_TARGETS,
-    DEFAULT_PRICES,
     DETECTION_TARGETS,
-    Prices,
+    SweepCosts,
     cost_to_reach,
-    field_of,
-    parse_prices,
     sweep_costs,
     time_to_targets,
     training_clock,
 )
 from tune.analysis.results import SweepResults
-from tune.sweep.record import Sweep
-from tune.sweep.resource_usage import parse_time
-from tune.sweep.trials import best_trial
+from tune.sweep.resource_usage import HeldRun, held_span
+from tune.sweep.trials import Check, best_trial
 
 BEST_TRIAL, FIRST_RETRAIN = "best trial", "first retrain"
 
@@ -52,15 +47,13 @@ def _percent(target: float) -> str:
 
 TIME_COLUMNS = {target: f"time_to_{_percent(target)}_s" for target in CLASSIFICATION_TARGETS}
 MAP_TIME_COLUMNS = {target: f"time_to_map50_{_percent(target)}_s" for target in DETECTION_TARGETS}
-COST_COLUMNS = ("cost_usd", "search_cost_usd", "retrain_cost_usd", "cpu_s", "gpu_s", *TIME_COLUMNS.values(),
-                *MAP_TIME_COLUMNS.values(), "cost_to_99_usd")
 
 
 @dataclass
 class TimedHistory:
     """The per-epoch history the time-to-target columns are read from, and where it comes from."""
 
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Check] = field(default_factory=list)
     source: str | None = None  # BEST_TRIAL, FIRST_RETRAIN, or None (no history at all)
     metric: str = "val_accuracy"  # "map_50" for a detector
     resources: dict[str, float] = field(default_factory=dict)  # that run's share, e.g. {"CPU": 1.0, "GPU": 0.25}
@@ -83,9 +76,40 @@ class TimedHistory:
             return []
 
 
+@dataclass
+class RowCosts:
+    """One architecture's cost columns (None: not timed, not reached or not a detector), and the history its times
+    come from (`timed`, not a column)."""
+
+    cost_usd: float | None = None
+    search_cost_usd: float | None = None
+    retrain_cost_usd: float | None = None
+    cpu_s: float | None = None
+    gpu_s: float | None = None
+    time_to_98_s: float | None = None
+    time_to_99_s: float | None = None
+    time_to_995_s: float | None = None
+    time_to_map50_50_s: float | None = None
+    time_to_map50_70_s: float | None = None
+    time_to_map50_90_s: float | None = None
+    cost_to_99_usd: float | None = None
+    timed: TimedHistory = field(default_factory=TimedHistory, metadata={"column": False})
+
+    def columns(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in COST_COLUMNS}
+
+    def time_to(self, target: float) -> float | None:
+        """Seconds to TARGET of the metric its history has (validation accuracy, or a detector's mAP@0.5)."""
+        names = MAP_TIME_COLUMNS if self.timed.detection else TIME_COLUMNS
+        return getattr(self, names[target]) if target in names else None
+
+
+COST_COLUMNS = tuple(f.name for f in dataclasses.fields(RowCosts) if f.metadata.get("column", True))
+
+
 def timed_history(results: SweepResults, model: str) -> TimedHistory:
     """MODEL's best search trial's history (the sweep's pick, else the best trial that did not fail), else its first
-    retrain's; RESULTS: tune/analysis/comparison.py SweepResults."""
+    retrain's."""
     trials = [t for t in results.trials if t.model == model and t.history and t.status != "failed"]
     chosen = results.status(model).best_trial_id
     pick = next((t for t in trials if t.trial_id == chosen), None) or best_trial(trials)
@@ -102,29 +126,29 @@ def timed_history(results: SweepResults, model: str) -> TimedHistory:
     return TimedHistory(list(history), source, metric, dict(resources or {}))
 
 
-def cost_columns(results: SweepResults) -> dict[str, dict[str, Any]]:
-    """{model: {column: value}} for COST_COLUMNS; RESULTS: tune/analysis/comparison.py SweepResults."""
-    prices = prices_of(results.sweep)
+def cost_columns(results: SweepResults) -> tuple[dict[str, RowCosts], SweepCosts]:
+    """Each architecture's RowCosts, and what the whole sweep held and cost, at `results.prices`."""
+    prices = results.prices
     retrains = [run for model in results.models for run in results.finals.get(model, [])]
     costs = sweep_costs(results.trials, retrains, prices)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, RowCosts] = {}
     for model in results.models:
-        row: dict[str, Any] = dict.fromkeys(COST_COLUMNS)
+        row = RowCosts(timed=timed_history(results, model))
         trials = [t for t in results.trials if t.model == model]
         runs = results.finals.get(model, [])
-        spent = costs["by_model"].get(model)
+        spent = costs.by_model.get(model)
         if spent and (_timed(trials) or _timed(runs)):
-            row.update(cost_usd=spent["total_usd"], cpu_s=spent["cpu_s"], gpu_s=spent["gpu_s"],
-                       search_cost_usd=spent["search_usd"] if _timed(trials) else None)
-            each = [r["cost_usd"] for r, run in zip(costs["retrains"], retrains, strict=True)
-                    if r["model"] == model and _timed([run])]
-            row["retrain_cost_usd"] = sum(each) / len(each) if each else None
-        timed = timed_history(results, model)
-        row.update(time_columns(timed))
-        if not timed.detection and timed.resources:
-            row["cost_to_99_usd"] = cost_to_reach(row[TIME_COLUMNS[0.99]], timed.resources, prices)
+            row.cost_usd, row.cpu_s, row.gpu_s = spent.total.usd(prices), spent.total.cpu_s, spent.total.gpu_s
+            row.search_cost_usd = spent.search.usd(prices) if _timed(trials) else None
+            each = [r.usd for r, run in zip(costs.retrains, retrains, strict=True)
+                    if r.model == model and _timed([run])]
+            row.retrain_cost_usd = sum(each) / len(each) if each else None
+        for name, value in time_columns(row.timed).items():
+            setattr(row, name, value)
+        if not row.timed.detection and row.timed.resources:
+            row.cost_to_99_usd = cost_to_reach(row.time_to_99_s, row.timed.resources, prices)
         out[model] = row
-    return out
+    return out, costs
 
 
 def time_columns(timed: TimedHistory) -> dict[str, float | None]:
@@ -137,33 +161,5 @@ def time_columns(timed: TimedHistory) -> dict[str, float | None]:
     return {names[target]: reached.get(target) for target in timed.targets}
 
 
-def prices_of(sweep: Sweep) -> Prices:
-    """The prices sweep.json records (`--price` of the sweep, or of the report that overrides it), else the
-    defaults. A recorded value that is not a finite, non-negative number is a UsageError."""
-    recorded = getattr(sweep, "prices", None) or {}
-    if not isinstance(recorded, dict):
-        raise UsageError(f"sweep.json: prices must be an object such as {DEFAULT_PRICES.as_dict()}, got {recorded!r}")
-    values = {}
-    for key in ("cpu_hour", "gpu_hour"):
-        value = recorded.get(key, getattr(DEFAULT_PRICES, key))
-        if not is_finite(value) or value < 0:
-            raise UsageError(f"sweep.json: prices.{key} must be a finite, non-negative number, got {value!r}")
-        values[key] = float(value)
-    if not recorded:
-        return DEFAULT_PRICES
-    return Prices(**values, source=str(recorded.get("source") or "sweep.json"))
-
-
-def price_flag(text: str | None) -> Prices | None:
-    """A command's `--price` text (tune/analysis/cost.py `parse_prices`), None when the flag was not given; a bad one is
-    a UsageError (one `error:` line, exit 2)."""
-    if text is None:
-        return None
-    try:
-        return parse_prices(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _timed(runs: Sequence[Any]) -> bool:
-    return any(parse_time(field_of(run, "started_at")) and parse_time(field_of(run, "finished_at")) for run in runs)
+def _timed(runs: list[HeldRun]) -> bool:
+    return any(held_span(run) is not None for run in runs)

@@ -1,25 +1,23 @@
 """What a search learned: hyperparameter importance, best values at the edge of their range, what the search cost
 and what ASHA's early stops saved, and a parallel-coordinates view of every trial.
 
-Inputs are trial records as `trials.json` stores them: dicts, or `tune.sweep.trials.TrialRecord` objects (any object
-with these attributes), with "model", "trial_id", "status" ("ok", "stopped" or "failed"), "config" {key: value},
-"val_accuracy" (or None), "started_at" / "finished_at" (ISO 8601) and "resources" {"CPU": .., "GPU": ..}; and
-search spaces as in
-`tune.sweep.spaces` ({key: {kind: args, optional "grid": [...]}}, kind one of choice, uniform, loguniform, randint with
-randint's high exclusive).
+Inputs are trial records (tune/sweep/trials.py TrialRecord: model, trial_id, status "ok", "stopped" or "failed",
+config, val_accuracy or None, started_at / finished_at and resources, whose held seconds are
+tune/sweep/resource_usage.py's `held_seconds`), and search spaces as in `tune.sweep.spaces` ({key: {kind: args,
+optional "grid": [...]}}, kind one of choice, uniform, loguniform, randint with randint's high exclusive).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from tune.sweep.resource_usage import parse_time
+from tune.sweep.resource_usage import held_seconds, held_span
+from tune.sweep.trials import TrialRecord
 
 EDGE_MARGIN = 0.05  # a best value within 5% of its range's width (log width for loguniform) of an end is "at" it
 COMPLETED = ("ok",)  # statuses whose val_accuracy counts for importance: Optuna's COMPLETE; "stopped" is PRUNED
@@ -80,27 +78,13 @@ def _kind(entry: Mapping[str, Any]) -> tuple[str, Any]:
     return kind, entry[kind]
 
 
-Record = Any  # a Mapping or an object with the record's fields as attributes
+def _of_model(records: Iterable[TrialRecord], model: str | None) -> list[TrialRecord]:
+    return [r for r in records if model is None or r.model == model]
 
 
-def _get(record: Record, key: str, default: Any = None) -> Any:
-    value = record.get(key, default) if isinstance(record, Mapping) else getattr(record, key, default)
-    return default if value is None and key in ("config", "resources") else value
 
 
-def _of_model(records: Iterable[Record], model: str | None) -> list[Record]:
-    return [r for r in records if model is None or _get(r, "model") == model]
-
-
-def _held_seconds(record: Record, resource: str) -> float | None:
-    """RESOURCE x seconds the trial held, from its start and end; None without both times."""
-    start, end = parse_time(_get(record, "started_at")), parse_time(_get(record, "finished_at"))
-    if not start or not end:
-        return None
-    return max((end - start).total_seconds(), 0.0) * float(_get(record, "resources", {}).get(resource) or 0.0)
-
-
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -110,7 +94,7 @@ def _distribution(entry: Mapping[str, Any], observed: Sequence[Any]) -> Any:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     kind, args = _kind(entry)
-    if kind == "choice" or not all(_is_number(v) for v in observed):
+    if kind == "choice" or not all(is_number(v) for v in observed):
         choices = list(args) if kind == "choice" else []
         choices += [v for v in dict.fromkeys(observed) if v not in choices]
         return CategoricalDistribution(choices)
@@ -120,7 +104,7 @@ def _distribution(entry: Mapping[str, Any], observed: Sequence[Any]) -> Any:
     return FloatDistribution(float(low), float(high), log=kind == "loguniform")
 
 
-def param_importance(records: Iterable[Record], space: Mapping[str, Mapping[str, Any]],
+def param_importance(records: Iterable[TrialRecord], space: Mapping[str, Mapping[str, Any]],
                      model: str | None = None, seed: int = 0, statuses: Sequence[str] = COMPLETED) -> Importance:
     """Importance of each sampled key for val_accuracy among MODEL's completed trials, by Optuna's evaluators.
 
@@ -139,8 +123,8 @@ def param_importance(records: Iterable[Record], space: Mapping[str, Mapping[str,
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
 
-    done = [(_get(r, "config", {}), float(_get(r, "val_accuracy"))) for r in _of_model(records, model)
-            if _get(r, "status") in statuses and _is_number(_get(r, "val_accuracy"))]
+    done = [((r.config or {}), float(r.val_accuracy)) for r in _of_model(records, model)
+            if r.status in statuses and is_number(r.val_accuracy)]
     if len(done) < 2:
         return Importance({}, None, len(done), f"{len(done)} completed trial(s); importance needs at least 2")
     keys = [k for k in space if len({repr(config[k]) for config, _ in done if k in config}) >= 2]
@@ -198,13 +182,13 @@ def edge_flags(config: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]]
     flags = []
     for key, entry in space.items():
         value = config.get(key)
-        if not _is_number(value):
+        if not is_number(value):
             continue
         kind, args = _kind(entry)
         if use_grid and "grid" in entry:
             kind, args = "choice", entry["grid"]
         if kind == "choice":
-            ordered = sorted(set(args)) if all(_is_number(v) for v in args) else []
+            ordered = sorted(set(args)) if all(is_number(v) for v in args) else []
             if len(ordered) < 3 or value not in (ordered[0], ordered[-1]):
                 continue
             top = value == ordered[-1]
@@ -225,16 +209,16 @@ def edge_flags(config: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]]
     return flags
 
 
-def best_edge_flags(records: Iterable[Record], space: Mapping[str, Mapping[str, Any]],
+def best_edge_flags(records: Iterable[TrialRecord], space: Mapping[str, Mapping[str, Any]],
                     model: str | None = None, margin: float = EDGE_MARGIN, use_grid: bool = False) -> list[EdgeFlag]:
     """`edge_flags` of MODEL's best trial (highest val_accuracy among trials that did not fail); [] without one."""
     scored = [r for r in _of_model(records, model)
-              if _get(r, "status") != "failed" and _is_number(_get(r, "val_accuracy"))]
-    best = max(scored, key=lambda r: _get(r, "val_accuracy"), default=None)  # the first of equals, as max does
-    return edge_flags(_get(best, "config", {}), space, margin, use_grid) if best is not None else []
+              if r.status != "failed" and is_number(r.val_accuracy)]
+    best = max(scored, key=lambda r: r.val_accuracy, default=None)  # the first of equals, as max does
+    return edge_flags((best.config or {}), space, margin, use_grid) if best is not None else []
 
 
-def search_budget(records: Iterable[Record], model: str | None = None) -> Budget:
+def search_budget(records: Iterable[TrialRecord], model: str | None = None) -> Budget:
     """Resource-seconds MODEL's trials held: (finished_at - started_at) x resources["CPU"] (and "GPU"), summed.
 
     Every trial counts, failed and stopped ones included: they held the resources too. A trial without both
@@ -243,38 +227,33 @@ def search_budget(records: Iterable[Record], model: str | None = None) -> Budget
     chosen = _of_model(records, model)
     by_status: dict[str, int] = {}
     for r in chosen:
-        by_status[str(_get(r, "status"))] = by_status.get(str(_get(r, "status")), 0) + 1
-    untimed = sum(1 for r in chosen if _held_seconds(r, "CPU") is None)
-    cpu, gpu = (sum(_held_seconds(r, resource) or 0.0 for r in chosen) for resource in RESOURCES)
+        by_status[str(r.status)] = by_status.get(str(r.status), 0) + 1
+    untimed = sum(1 for r in chosen if held_span(r) is None)
+    cpu, gpu = (sum(held_seconds(r, resource) for r in chosen) for resource in RESOURCES)
     return Budget(round(cpu, 3), round(gpu, 3), len(chosen), untimed, dict(sorted(by_status.items())))
 
 
-def asha_savings(records: Iterable[Record], model: str | None = None) -> Savings:
+def asha_savings(records: Iterable[TrialRecord], model: str | None = None) -> Savings:
     """Resource-seconds MODEL's trials stopped early ("stopped") held, against an estimate of what they would
     have held running every epoch: the mean wall seconds of its finished ("ok") trials, times each stopped
     trial's own resource amount (never less than what it did hold). An estimate: a trial's epochs need not all
     take the same time, and a stopped trial's configuration may be faster or slower than the finished ones."""
     chosen = _of_model(records, model)
-    resource = "GPU" if any(float(_get(r, "resources", {}).get("GPU") or 0) > 0 for r in chosen) else "CPU"
-    finished = [seconds for r in chosen if _get(r, "status") == "ok" and (seconds := _duration(r)) is not None]
-    stopped = [r for r in chosen if _get(r, "status") == "stopped"]
-    timed = [r for r in stopped if _duration(r) is not None]
-    used = sum(_held_seconds(r, resource) or 0.0 for r in timed)
+    resource = "GPU" if any(float((r.resources or {}).get("GPU") or 0) > 0 for r in chosen) else "CPU"
+    finished = [seconds for r in chosen if r.status == "ok" and (seconds := held_span(r)) is not None]
+    stopped = [r for r in chosen if r.status == "stopped"]
+    timed = [r for r in stopped if held_span(r) is not None]
+    used = sum(held_seconds(r, resource) for r in timed)
     to_the_end = None
     if finished:
         mean = sum(finished) / len(finished)
-        to_the_end = sum(max(_held_seconds(r, resource) or 0.0,
-                             mean * float(_get(r, "resources", {}).get(resource) or 0.0)) for r in timed)
+        to_the_end = sum(max(held_seconds(r, resource),
+                             mean * float((r.resources or {}).get(resource) or 0.0)) for r in timed)
     return Savings(len(stopped), len(finished), resource, round(used, 3),
                    None if to_the_end is None else round(to_the_end, 3), len(stopped) - len(timed))
 
 
-def _duration(record: Record) -> float | None:
-    start, end = parse_time(_get(record, "started_at")), parse_time(_get(record, "finished_at"))
-    return max((end - start).total_seconds(), 0.0) if start and end else None
-
-
-def parallel_coordinates(records: Iterable[Record], space: Mapping[str, Mapping[str, Any]],
+def parallel_coordinates(records: Iterable[TrialRecord], space: Mapping[str, Mapping[str, Any]],
                          model: str | None = None) -> dict[str, Any]:
     """Data for a parallel-coordinates figure: one axis per sampled key plus val_accuracy, one line per trial.
 
@@ -290,11 +269,11 @@ def parallel_coordinates(records: Iterable[Record], space: Mapping[str, Mapping[
     axes: list[dict[str, Any]] = []
     placers = []
     for key, entry in space.items():
-        seen = [_get(r, "config", {})[key] for r in chosen if key in _get(r, "config", {})]
+        seen = [(r.config or {})[key] for r in chosen if key in (r.config or {})]
         if not seen:
             continue
         kind, args = _kind(entry)
-        if kind == "choice" or not all(_is_number(v) for v in seen):
+        if kind == "choice" or not all(is_number(v) for v in seen):
             values = list(args) if kind == "choice" else []
             values += [v for v in dict.fromkeys(seen) if v not in values]
             step = 1 / (len(values) - 1) if len(values) > 1 else 0.0
@@ -309,90 +288,20 @@ def parallel_coordinates(records: Iterable[Record], space: Mapping[str, Mapping[
         axes.append({"key": key, "scale": scale, "low": low, "high": high, "ticks": [0.0, 1.0],
                      "labels": [_fmt(low), _fmt(high)]})
         placers.append(lambda v, sub=sub, low=low, high=high:
-                       (_position(sub, low, high, v) if high > low else 0.5) if _is_number(v) else None)
-    scores = [_get(r, "val_accuracy") for r in chosen if _is_number(_get(r, "val_accuracy"))]
+                       (_position(sub, low, high, v) if high > low else 0.5) if is_number(v) else None)
+    scores = [r.val_accuracy for r in chosen if is_number(r.val_accuracy)]
     low, high = (min(scores), max(scores)) if scores else (0.0, 1.0)
     one = high <= low  # one score (or none): one tick in the middle, where its lines cross the axis
     axes.append({"key": "val_accuracy", "scale": "linear", "low": low, "high": high,
                  "ticks": [0.5] if one else [0.0, 1.0],
                  "labels": [_fmt(float(low))] if one else [_fmt(float(low)), _fmt(float(high))]})
     placers.append(lambda v, low=low, high=high:
-                   ((v - low) / (high - low) if high > low else 0.5) if _is_number(v) else None)
+                   ((v - low) / (high - low) if high > low else 0.5) if is_number(v) else None)
     lines = []
     for r in chosen:
-        config = _get(r, "config", {})
-        values = [config.get(a["key"]) for a in axes[:-1]] + [_get(r, "val_accuracy")]
+        config = (r.config or {})
+        values = [config.get(a["key"]) for a in axes[:-1]] + [r.val_accuracy]
         positions = [None if v is None else place(v) for v, place in zip(values, placers, strict=True)]
-        lines.append({"trial_id": _get(r, "trial_id"), "status": _get(r, "status"),
-                      "val_accuracy": _get(r, "val_accuracy"), "values": values, "positions": positions})
+        lines.append({"trial_id": r.trial_id, "status": r.status,
+                      "val_accuracy": r.val_accuracy, "values": values, "positions": positions})
     return {"axes": axes, "lines": lines}
-
-
-def draw_parallel_coordinates(data: Mapping[str, Any], title: str | None = None, width_in: float = 8.0,
-                              height_in: float = 4.0, dpi: int = 100) -> bytes:
-    """PNG bytes of the figure for `parallel_coordinates` DATA: trials coloured by val_accuracy (viridis, best
-    brightest, drawn last so they are on top); trials without a score grey and dashed.
-
-    Uses matplotlib's Agg canvas on a private Figure (no pyplot, so no global state and no display needed).
-    """
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-
-    axes, lines = data["axes"], data["lines"]
-    figure = Figure(figsize=(width_in, height_in), dpi=dpi)
-    FigureCanvasAgg(figure)
-    plot = figure.add_subplot(1, 1, 1)
-    scores = [line["val_accuracy"] for line in lines if _is_number(line.get("val_accuracy"))]
-    norm = Normalize(min(scores), max(scores)) if scores and min(scores) < max(scores) else Normalize(0, 1)
-    cmap = colormaps["viridis"]
-    xs = list(range(len(axes)))
-    for line in sorted(lines, key=lambda ln: ln["val_accuracy"] if _is_number(ln.get("val_accuracy")) else -1.0):
-        points = [(x, y) for x, y in zip(xs, line["positions"], strict=True) if y is not None]
-        if not points:
-            continue
-        scored = _is_number(line.get("val_accuracy"))
-        plot.plot(*zip(*points, strict=True), color=cmap(norm(line["val_accuracy"])) if scored else "0.7",
-                  linestyle="-" if scored else "--", linewidth=1.2, alpha=0.9 if scored else 0.6)
-    for x, axis in zip(xs, axes, strict=True):
-        plot.axvline(x, color="0.3", linewidth=0.8)
-        for tick, label in zip(axis["ticks"], axis["labels"], strict=True):
-            plot.annotate(label, (x, tick), xytext=(3, 0), textcoords="offset points", fontsize=7, va="center")
-    crowded = len(axes) > 6  # long names of neighbouring axes would run into each other
-    plot.set_xticks(xs, [a["key"] + (" (log)" if a["scale"] == "log" else "") for a in axes], fontsize=8,
-                    rotation=20 if crowded else 0, ha="right" if crowded else "center")
-    plot.set_yticks([])
-    plot.set_ylim(-0.05, 1.05)
-    plot.set_xlim(-0.2, max(len(axes) - 1, 0) + 0.6)
-    for side in ("top", "right", "left"):
-        plot.spines[side].set_visible(False)
-    if title:
-        plot.set_title(title, fontsize=10)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def insights(records: Iterable[Record], spaces: Mapping[str, Mapping[str, Mapping[str, Any]]],
-             seed: int = 0, use_grid: bool = False) -> dict[str, dict[str, Any]]:
-    """Per architecture with records: {"importance", "edge_flags", "budget", "parallel_coordinates"} as plain
-    dicts (JSON-ready; draw the figure with `draw_parallel_coordinates`). Architectures without a space in
-    SPACES get only their budget.
-    """
-    records = list(records)
-    out: dict[str, dict[str, Any]] = {}
-    for model in dict.fromkeys(_get(r, "model") for r in records):
-        budget = asdict(search_budget(records, model))
-        space = spaces.get(model)
-        if space is None:
-            out[model] = {"budget": budget}
-            continue
-        out[model] = {
-            "importance": asdict(param_importance(records, space, model, seed)),
-            "edge_flags": [asdict(f) for f in best_edge_flags(records, space, model, use_grid=use_grid)],
-            "budget": budget,
-            "parallel_coordinates": parallel_coordinates(records, space, model),
-        }
-    return out

@@ -16,15 +16,16 @@ What is here, and where each formula comes from:
 - `probability_best`: share of paired bootstrap resamples in which each model has the highest accuracy.
 - `separation_estimate`: how many more test images (or seeds) would separate two models at the observed
   discordance, by Connor's sample-size formula for McNemar's test (Connor 1987, Biometrics 43(1), p. 209).
-- `compare`: all of the above for a set of models, as one JSON-ready dict for the report.
+
+The report's one pipeline over them is tune/report/statistics.py `compute` (every pair Holm-adjusted, intervals, the
+chance of being best and the separation estimate), on the predictions each final run kept.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,17 +74,6 @@ class Interval:
     confidence: float
     n_resamples: int
     scheme: str  # "images" or "seeds x images"
-
-
-@dataclass(frozen=True)
-class PairTest:
-    """One pair of models: the seed-matched test and its Holm-adjusted p-value within the family of all pairs."""
-
-    a: str
-    b: str
-    test: MatchedMcNemar
-    p_adjusted: float
-    separated: bool  # p_adjusted < alpha
 
 
 @dataclass(frozen=True)
@@ -319,46 +309,3 @@ def separation_estimate(b: int, c: int, n_images: int, n_seeds: int = 1, alpha: 
                     f"about {needed:,} image pairs: {more_images:,} more test images at {n_seeds} seed(s), or "
                     f"{more_seeds:,} more seeds on these {n_images:,} images (Connor 1987).")
     return SeparationEstimate(needed, more_images, more_seeds, sentence)
-
-
-def pairwise_tests(models: Mapping[str, Correctness], alpha: float = ALPHA,
-                   exact_below: int = EXACT_BELOW) -> list[PairTest]:
-    """Seed-matched McNemar tests of every pair of models, Holm-adjusted over the family of all pairs.
-
-    Pairs come in the mapping's order (a before b). Raises ValueError as `matched_mcnemar` does.
-    """
-    pairs = list(itertools.combinations(models, 2))
-    tests = [matched_mcnemar(models[a], models[b], exact_below) for a, b in pairs]
-    adjusted = holm([t.pooled.p_value for t in tests])
-    return [PairTest(a, b, t, p, p < alpha) for (a, b), t, p in zip(pairs, tests, adjusted, strict=True)]
-
-
-def compare(models: Mapping[str, Correctness], n_resamples: int = N_RESAMPLES, seed: int = 0, alpha: float = ALPHA,
-            power: float = 0.8) -> dict[str, Any]:
-    """Everything the report says about a set of models' test correctness, as a JSON-ready dict.
-
-    Keys: "accuracy" {model: Interval as dict}, "probability_best" {model: share}, "pairs" [PairTest as dict,
-    with the per-seed tests keyed by seed], "ranking" [models by accuracy, best first], and "separation": for the
-    top two when their Holm-adjusted p-value is >= ALPHA, a SeparationEstimate as dict at Holm's strictest level
-    alpha / number of pairs (the level the top pair would need to clear if it had the smallest p-value), else
-    None. Raises ValueError as `resampled_accuracies` does.
-    """
-    accuracy = {name: bootstrap_accuracy(c, n_resamples, seed=seed) for name, c in models.items()}
-    ranking = sorted(models, key=lambda name: -accuracy[name].estimate)
-    pairs = pairwise_tests(models, alpha)
-    separation = None
-    if len(ranking) >= 2:
-        top = next(p for p in pairs if {p.a, p.b} == set(ranking[:2]))
-        if not top.separated:
-            first, second = (top.a, top.b)
-            n_images = len(next(iter(by_seed(models[first]).values())))
-            separation = asdict(separation_estimate(top.test.pooled.b, top.test.pooled.c, n_images,
-                                                    len(top.test.seeds), alpha / len(pairs), power,
-                                                    (first, second)))
-    return {
-        "accuracy": {name: asdict(interval) for name, interval in accuracy.items()},
-        "probability_best": probability_best(models, n_resamples, seed) if models else {},
-        "pairs": [asdict(p) for p in pairs],
-        "ranking": ranking,
-        "separation": separation,
-    }

@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jobs.engine.measure.calibration import N_BINS, calibration_summary, reliability_diagram
-from tune.report.figures import over_seeds, png
+from tune.analysis.row import ComparisonRow
+from tune.report.figures import Palette, over_seeds, png
 from tune.report.predictions import SweepPredictions
 
 MEASURES = ("ece", "nll", "brier")
@@ -23,13 +24,13 @@ def pooled(predictions: SweepPredictions, model: str) -> tuple[np.ndarray, np.nd
     return np.concatenate([p.probabilities for p in seeds]), np.concatenate([p.labels for p in seeds])
 
 
-def calibration(rows: list[dict[str, Any]], predictions: SweepPredictions, colours: dict[str, Any]) -> dict | None:
+def calibration(rows: list[ComparisonRow], predictions: SweepPredictions, colours: Palette) -> dict | None:
     """The calibration card: a row per classifier (the comparison's mean over seeds of result.json's ECE, NLL and
     Brier; computed from predictions.npz where result.json lacks them) and the reliability diagram."""
     table, curves = [], []
     for row in rows:
-        model, probs = row["model"], pooled(predictions, row["model"])
-        values = {k: row.get(k) for k in MEASURES}
+        model, probs = row.model, pooled(predictions, row.model)
+        values = {k: row.mean(k) for k in MEASURES}
         if probs is not None and any(v is None for v in values.values()):
             per_seed = [calibration_summary(p.probabilities, p.labels) for p in predictions.runs[model].values()
                         if p.probabilities is not None]
@@ -40,20 +41,19 @@ def calibration(rows: list[dict[str, Any]], predictions: SweepPredictions, colou
         confidence = f"{probs[0].max(axis=1).mean() * 100:.2f}%" if probs is not None else "—"
         table.append({"model": model, "ece": _fmt(values["ece"]), "nll": _fmt(values["nll"]),
                       "brier": _fmt(values["brier"]), "confidence": confidence,
-                      "accuracy": f"{row['test_accuracy'] * 100:.2f}%" if row.get("test_accuracy") is not None
-                      else "—"})
+                      "accuracy": f"{row.test_accuracy * 100:.2f}%" if row.test_accuracy is not None else "—"})
         if probs is not None:
             curves.append((model, values["ece"], reliability_diagram(*probs, N_BINS)))
     if not table:
         return None
-    measured = [r for r in rows if r["model"] in {t["model"] for t in table}]
-    several = any((r.get("seeds") or 0) > 1 for r in measured)
+    measured = [r for r in rows if r.model in {t["model"] for t in table}]
+    several = any(r.seeds > 1 for r in measured)
     return {"rows": table, "figure": png(fig_reliability(curves, colours)) if curves else None, "bins": N_BINS,
             "per_seed": over_seeds(measured),
             "images": "every seed's test images pooled" if several else "the test images of its one seed"}
 
 
-def fig_reliability(curves: list[tuple[str, float | None, list[Any]]], colours: dict[str, Any]) -> Figure:
+def fig_reliability(curves: list[tuple[str, float | None, list[Any]]], colours: Palette) -> Figure:
     """Accuracy against mean confidence in each non-empty bin, a line per model; the diagonal is perfect
     calibration (below it: over-confident). Marker area grows with the bin's share of images."""
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")

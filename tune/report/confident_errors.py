@@ -4,7 +4,7 @@ mostly confident cannot be made safer by asking a person to check its unsure ans
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,26 +13,44 @@ from tune.report.figures import over_seeds
 from tune.report.sections import SectionInputs, report_section
 
 
+@dataclass(frozen=True)
+class ConfidentRow:
+    model: str
+    count: str
+    share: str
+    errors: str
+    images: str
+
+
+@dataclass(frozen=True)
+class ConfidentErrors:
+    """What confident_errors.html.j2 lays out: a row per classifier measured, the threshold, the seeds behind it."""
+
+    rows: list[ConfidentRow]
+    confidence: str
+    per_seed: str
+
+
 @report_section("confident_errors", "confident_errors.html.j2")
-def confidently_wrong(inputs: SectionInputs) -> dict[str, Any] | None:
+def confidently_wrong(inputs: SectionInputs) -> ConfidentErrors | None:
     """A row per classifier that measured it (its result.json's `confident_errors`, mean over seeds; recomputed from
     predictions.npz for a sweep from before the measurement): the count, its share of the model's test errors and
     the test images; None when no model has it (the detector alone, or no predictions kept)."""
     rows, measured = [], []
     for row in inputs.rows:
-        seeds = [p for p in (inputs.predictions.runs.get(row["model"]) or {}).values() if p.probabilities is not None]
-        count = row.get("confident_errors")
+        seeds = [p for p in (inputs.predictions.runs.get(row.model) or {}).values() if p.probabilities is not None]
+        count = row.mean("confident_errors")
         if count is None and seeds:
             count = float(np.mean([confident_errors(p.labels, p.predictions, p.probabilities)["confident_errors"]
                                    for p in seeds]))
         if count is None:
             continue
         errors = float(np.mean([(~p.correct).sum() for p in seeds])) if seeds else None
-        rows.append({"model": row["model"], "count": f"{count:,.1f}".removesuffix(".0"),
-                     "share": f"{count / errors:.0%}" if errors else "—",
-                     "errors": f"{errors:,.1f}".removesuffix(".0") if errors is not None else "—",
-                     "images": f"{len(seeds[0].labels):,}" if seeds else "—"})
+        rows.append(ConfidentRow(row.model, f"{count:,.1f}".removesuffix(".0"),
+                                 f"{count / errors:.0%}" if errors else "—",
+                                 f"{errors:,.1f}".removesuffix(".0") if errors is not None else "—",
+                                 f"{len(seeds[0].labels):,}" if seeds else "—"))
         measured.append(row)
     if not rows:
         return None
-    return {"rows": rows, "confidence": f"{CONFIDENCE:.0%}", "per_seed": over_seeds(measured)}
+    return ConfidentErrors(rows, f"{CONFIDENCE:.0%}", over_seeds(measured))

@@ -1,54 +1,58 @@
-"""What every figure of the report shares: the style, a colour per architecture, PNG as base64, digit mosaics."""
+"""What every figure of the report shares: the style, a colour per architecture, digit mosaics, and the one way a
+figure reaches the page. Every figure is drawn as a matplotlib Figure; `png` turns it into the base64 PNG that the
+templates put after `data:image/png;base64,`, where a section's data is put together."""
 
 from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from jobs.engine.finite import is_finite
+from tune.analysis.row import ComparisonRow
 
 STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
          "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 110}
 DIGIT = 28  # side of an MNIST image in pixels
 GAP = 4  # pixels between two tiles of a mosaic
 CAPTION = 12  # pixels under a tile for its caption
+Palette = dict[str, tuple[float, float, float, float]]  # model -> RGBA
 
 
 def png(fig: Figure) -> str:
-    """The figure as a base64 PNG for an <img src="data:image/png;base64,...">."""
+    """The figure as a base64 PNG for an <img src="data:image/png;base64,...">: the one encoding of every figure."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})  # constrained layout already trims margins
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def colours(models: list[str]) -> dict[str, Any]:
+def colours(models: list[str]) -> Palette:
     """One tab10 colour per architecture, in the sweep's order, the same in every figure."""
     palette = matplotlib.colormaps["tab10"]
-    return {m: palette(i % 10) for i, m in enumerate(models)}
+    return {m: tuple(palette(i % 10)) for i, m in enumerate(models)}
 
 
-def error_bars(rows: list[dict[str, Any]]) -> str:
+def error_bars(rows: Sequence[ComparisonRow]) -> str:
     """What a scatter of ROWS (comparison rows, one point each) draws as vertical bars, in a caption's words: the
     bars only where a model has a spread over 2+ seeds, else that each point is a single run."""
-    barred = [r["model"] for r in rows if (r.get("seeds") or 0) >= 2 and is_finite(r.get("test_accuracy_std"))]
+    barred = [r.model for r in rows if r.seeds >= 2 and is_finite(r.test_accuracy_std)]
     if not barred:
         return "Each point is a single run (one seed), so there are no error bars."
     text = "Error bars: ± one standard deviation over seeds"
-    single = [r["model"] for r in rows if r["model"] not in barred]
+    single = [r.model for r in rows if r.model not in barred]
     if single:
         text += f"; {', '.join(single)} {'has' if len(single) == 1 else 'have'} a single run each, so no bar"
     return text + "."
 
 
-def over_seeds(rows: list[dict[str, Any]]) -> str:
+def over_seeds(rows: Sequence[ComparisonRow]) -> str:
     """How many runs a per-model figure averages, from ROWS' `seeds`: "mean over 3 seeds", "mean over 2 to 3 seeds",
     or "one run per model (a single seed)", so a caption never says "mean over seeds" of one run."""
-    counts = sorted({int(r["seeds"]) for r in rows if r.get("seeds")})
+    counts = sorted({r.seeds for r in rows if r.seeds})
     if not counts or counts[-1] < 2:
         return "one run per model (a single seed)"
     if len(counts) == 1:

@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 
 from jobs.engine.data.corruptions import CORRUPTIONS
 from tune.analysis.results import SweepResults
-from tune.report.figures import over_seeds, png
+from tune.analysis.row import ComparisonRow
+from tune.report.figures import Palette, over_seeds, png
 
 # Short headings, so that a column per corruption fits a 1000 px window.
 SHORT = {"gaussian_noise": "noise", "impulse_noise": "impulse"}
@@ -20,21 +21,21 @@ def heading(name: str) -> str:
     return SHORT.get(name, name.replace("_", " "))
 
 
-def robustness(rows: list[dict[str, Any]], results: SweepResults, colours: dict[str, Any]) -> dict[str, Any] | None:
+def robustness(rows: list[ComparisonRow], results: SweepResults, colours: Palette) -> dict[str, Any] | None:
     """The robustness card from the comparison's rows (best first): a table row per model that was measured."""
-    names = [n for n in CORRUPTIONS if any(r.get(f"robust_{n}") is not None for r in rows)]
-    measured = [r for r in rows if any(r.get(f"robust_{n}") is not None for n in names)]
+    names = [n for n in CORRUPTIONS if any(r.robust.get(n) is not None for r in rows)]
+    measured = [r for r in rows if any(r.robust.get(n) is not None for n in names)]
     if not measured:
         return None
     table = []
     for r in measured:
-        scores = [r.get(f"robust_{n}") for n in names]
-        mean = r.get("robustness_mean")
+        scores = [r.robust.get(n) for n in names]
+        mean = r.mean("robustness_mean")
         if mean is None:
             known = [s for s in scores if s is not None]
             mean = sum(known) / len(known)
-        table.append({"model": r["model"], "clean": r["test_accuracy"], "scores": scores, "mean": mean})
-    images = sorted({run.config.get("robustness_images") for r in measured for run in results.finals.get(r["model"], [])
+        table.append({"model": r.model, "clean": r.test_accuracy, "scores": scores, "mean": mean})
+    images = sorted({run.config.get("robustness_images") for r in measured for run in results.finals.get(r.model, [])
                      if run.config.get("robustness_images")})
     worst = min(names, key=lambda n: sum(t["scores"][names.index(n)] or 0 for t in table))
     return {"headings": [heading(n) for n in names], "names": names,
@@ -59,7 +60,7 @@ def verdict(table: list[dict[str, Any]]) -> str:
             "clean ranking is not the one to choose by.")
 
 
-def fig_robustness(table: list[dict[str, Any]], names: list[str], colours: dict[str, Any]) -> Figure:
+def fig_robustness(table: list[dict[str, Any]], names: list[str], colours: Palette) -> Figure:
     """Accuracy per corruption, a line per model, clean accuracy first for reference."""
     fig = Figure(figsize=(7.2, 3.6), layout="constrained")
     ax = fig.add_subplot()

@@ -5,7 +5,6 @@ time, so the figure carries information at every preset (a quick trial lasts one
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -14,15 +13,17 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from tune.analysis.comparison import fmt_accuracy
 from tune.analysis.results import SweepResults
+from tune.analysis.row import ComparisonRow
 from tune.analysis.search_insights import (
+    Importance,
     asha_savings,
     best_edge_flags,
-    draw_parallel_coordinates,
     parallel_coordinates,
     param_importance,
     search_budget,
 )
-from tune.report.figures import png, short_number
+from tune.report.figures import Palette, png, short_number
+from tune.report.parallel import draw_parallel_coordinates
 from tune.sweep.record import Sweep
 from tune.sweep.spaces import space_of
 from tune.sweep.trials import TrialRecord
@@ -69,7 +70,7 @@ def search_points(results: SweepResults) -> dict[str, list[tuple[float, float]]]
     return {m: points for m, points in out.items() if points}
 
 
-def fig_search(results: SweepResults, order: list[str], colours: dict[str, Any]) -> str | None:
+def fig_search(results: SweepResults, order: list[str], colours: Palette) -> Figure | None:
     """Every trial as a line through its epochs (a dot when it ran one), validation accuracy against training
     seconds on a log axis; each architecture's chosen trial thick, trials ASHA stopped dashed."""
     timed = all(isinstance(h.get("epoch_time_s"), int | float) or isinstance(h.get("train_time_s"), int | float)
@@ -106,16 +107,16 @@ def fig_search(results: SweepResults, order: list[str], colours: dict[str, Any])
     handles += [Line2D([], [], color="#555", marker="o", mec="black", lw=2.2, label="chosen trial"),
                 Line2D([], [], color="#555", ls="--", lw=1.0, label="stopped by ASHA")]
     ax.legend(handles=handles, frameon=False, loc="lower right", fontsize=8)
-    return png(fig)
+    return fig
 
 
 # ---- what the search learned, per architecture ----------------------------------------------------------------
 
-def learned(results: SweepResults, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def learned(results: SweepResults, rows: list[ComparisonRow]) -> dict[str, Any]:
     """The template's "What the search learned" card: a budget row per architecture (beside its test accuracy),
     and per architecture its importance, edge flags and parallel-coordinates figure."""
     space_by_model = spaces(results.sweep)
-    accuracy = {r["model"]: r for r in rows}
+    accuracy = {r.model: r for r in rows}
     grid = results.sweep.search == "grid"
     budget_rows, blocks = [], []
     for model in [*accuracy, *(m for m in results.models if m not in accuracy)]:
@@ -132,8 +133,7 @@ def learned(results: SweepResults, rows: list[dict[str, Any]]) -> dict[str, Any]
         figure = None
         if any(p is not None for line in data["lines"] for p in line["positions"]):
             width = min(9.0, max(6.4, 0.95 * len(data["axes"])))
-            figure = base64.b64encode(draw_parallel_coordinates(data, width_in=width, height_in=2.8, dpi=100)
-                                      ).decode("ascii")
+            figure = png(draw_parallel_coordinates(data, width_in=width, height_in=2.8, dpi=100))
         top = max(importance.values.values(), default=0.0) or 1.0
         scored = sum(t.status != "failed" and t.val_accuracy is not None for t in trials)
         caveat = (f"With {scored} scored trial{'s' if scored != 1 else ''} the best value is largely chance: widen a "
@@ -147,7 +147,7 @@ def learned(results: SweepResults, rows: list[dict[str, Any]]) -> dict[str, Any]
             "estimated": any(r["to_the_end"] not in ("—", "") for r in budget_rows)}
 
 
-def _budget_row(model: str, trials: list[TrialRecord], row: dict[str, Any] | None) -> dict[str, Any]:
+def _budget_row(model: str, trials: list[TrialRecord], row: ComparisonRow | None) -> dict[str, Any]:
     budget, saved = search_budget(trials, model), asha_savings(trials, model)
     held = " + ".join(f"{seconds:,.0f} {unit}·s" for seconds, unit in ((budget.cpu_s, "CPU"), (budget.gpu_s, "GPU"))
                       if seconds > 0)
@@ -157,14 +157,14 @@ def _budget_row(model: str, trials: list[TrialRecord], row: dict[str, Any] | Non
         to_the_end = f"{saved.to_the_end_s:,.0f} {unit} (est.)"
     elif saved.stopped:
         to_the_end = "no finished trial to estimate from"
-    return {"model": model, "accuracy": fmt_accuracy(row["test_accuracy"], None) if row else "—",
+    return {"model": model, "accuracy": fmt_accuracy(row.test_accuracy, None) if row else "—",
             "budget": held or ("not recorded" if budget.untimed == budget.trials else "0 CPU·s"),
             "stopped": saved.stopped,
             "used": f"{saved.used_s:,.0f} {unit}" if saved.stopped and saved.untimed < saved.stopped else "—",
             "to_the_end": to_the_end}
 
 
-def _importance_note(importance: Any) -> str:
+def _importance_note(importance: Importance) -> str:
     if not importance.values:
         return f"No importance: {importance.reason}."
     how = {"fanova": "fANOVA", "ped-anova": "PED-ANOVA"}.get(importance.method, importance.method)

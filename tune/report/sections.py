@@ -12,23 +12,28 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from tune.analysis.results import SweepResults
+from tune.analysis.row import ComparisonRow
+from tune.report.figures import Palette
 from tune.report.predictions import SweepPredictions
 
 
 @dataclass(frozen=True)
 class SectionInputs:
-    """What a section reads: ROWS, the comparison's rows of the models that trained (means over seeds, one key per
-    RunResult field compared), best first; PREDICTIONS, every final run's predictions.npz; COLOURS, a colour per
-    model shared by every figure of the page."""
+    """What a section reads: ROWS, the comparison's rows of the models that trained (tune/analysis/row.py
+    ComparisonRow: each compared RunResult field's mean over seeds by `row.mean(name)`), best first; PREDICTIONS,
+    every final run's predictions.npz; COLOURS, a colour per model shared by every figure of the page; RESULTS,
+    everything the sweep folder stores (tune/analysis/results.py SweepResults: the sweep record and its trials)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[ComparisonRow]
     predictions: SweepPredictions
-    colours: dict[str, Any]
+    colours: Palette
+    results: SweepResults
 
 
-SectionBuilder = Callable[[SectionInputs], dict[str, Any] | None]
+# What a builder returns is its partial's `data` (a view with the attributes the partial reads), or None.
+SectionBuilder = Callable[[SectionInputs], object | None]
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def sections() -> list[Section]:
     return [_SECTIONS[name] for name in sorted(_SECTIONS)]
 
 
-def render_inputs(inputs: SectionInputs) -> list[tuple[str, dict[str, Any]]]:
+def render_inputs(inputs: SectionInputs) -> list[tuple[str, object]]:
     """(template, data) of each section that has something to show, in order."""
     built = [(section.template, section.build(inputs)) for section in sections()]
     return [(template, data) for template, data in built if data is not None]

@@ -8,25 +8,34 @@ them; then there is no timeline and no busy figure, and nothing fails.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from tune.report.figures import Palette
 from tune.sweep.resource_usage import HeldRun, busy_resource, parse_time
 from tune.sweep.trials import TrialRecord
 
 if TYPE_CHECKING:
     from tune.sweep.record import Sweep
 
+@dataclass(frozen=True)
+class BarStyle:
+    label: str
+    hatch: str | None
+    edgecolor: str
+    alpha: float
+
+
 # How a bar shows how its run ended; a retrain is a final run of the best configuration, not a search trial.
-STYLES: dict[str, dict[str, Any]] = {
-    "ok": {"label": "search trial", "hatch": None, "edgecolor": "white", "alpha": 0.9},
-    "stopped": {"label": "stopped early by ASHA", "hatch": "////", "edgecolor": "#333333", "alpha": 0.55},
-    "failed": {"label": "failed", "hatch": "xxxx", "edgecolor": "#b3261e", "alpha": 0.55},
-    "retrain": {"label": "retrain (final run, best configuration)", "hatch": "....", "edgecolor": "black",
-                "alpha": 1.0},
+STYLES = {
+    "ok": BarStyle("search trial", None, "white", 0.9),
+    "stopped": BarStyle("stopped early by ASHA", "////", "#333333", 0.55),
+    "failed": BarStyle("failed", "xxxx", "#b3261e", 0.55),
+    "retrain": BarStyle("retrain (final run, best configuration)", "....", "black", 1.0),
 }
 LANE_HEIGHT_IN = 0.26  # inches per lane, so a 16-lane sweep stays readable and a 2-lane one stays short
 MAX_LANES_HEIGHT_IN = 8.0  # a cluster running a hundred trials at once gets thinner lanes, not a metre-long figure
@@ -81,7 +90,7 @@ def collect_runs(sweep: Sweep, trials: list[TrialRecord], finals: dict[str, list
     return runs
 
 
-def fig_timeline(runs: list[Run], colours: dict[str, Any]) -> Figure | None:
+def fig_timeline(runs: list[Run], colours: Palette) -> Figure | None:
     """Lanes top to bottom, bars coloured by architecture and styled by how the run ended."""
     if not runs:
         return None
@@ -91,8 +100,8 @@ def fig_timeline(runs: list[Run], colours: dict[str, Any]) -> Figure | None:
     for run in runs:
         style = STYLES[run.kind]
         ax.barh(run.lane, max(run.end - run.start, 0.0), left=run.start, height=0.78,
-                color=colours.get(run.model, "#999999"), alpha=style["alpha"], hatch=style["hatch"],
-                edgecolor=style["edgecolor"], linewidth=0.9 if run.kind == "ok" else 1.2)
+                color=colours.get(run.model, "#999999"), alpha=style.alpha, hatch=style.hatch,
+                edgecolor=style.edgecolor, linewidth=0.9 if run.kind == "ok" else 1.2)
     ax.set_ylim(lanes - 0.5, -0.5)
     ax.set_yticks(range(lanes), [str(lane + 1) for lane in range(lanes)], fontsize=7 if lanes > 12 else 8)
     ax.set_ylabel("lane")
@@ -102,8 +111,8 @@ def fig_timeline(runs: list[Run], colours: dict[str, Any]) -> Figure | None:
     models = [m for m in colours if any(r.model == m for r in runs)]
     kinds = [k for k in STYLES if any(r.kind == k for r in runs)]
     handles = [Patch(facecolor=colours[m], label=m) for m in models]
-    handles += [Patch(facecolor="#d5d9de", hatch=STYLES[k]["hatch"], edgecolor=STYLES[k]["edgecolor"],
-                      label=STYLES[k]["label"]) for k in kinds]
+    handles += [Patch(facecolor="#d5d9de", hatch=STYLES[k].hatch, edgecolor=STYLES[k].edgecolor,
+                      label=STYLES[k].label) for k in kinds]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), frameon=False, fontsize=8)
     return fig
 
@@ -125,6 +134,13 @@ def _amount(amount: float, unit: str) -> str:
     return f"{amount:g} {unit}{'s' if amount > 1 else ''}"
 
 
+def held_text(resources: Mapping[str, float]) -> str:
+    """What a run held, "1 CPU" or "2 CPUs + 0.25 GPU"; "" when it recorded neither. CPUs and GPUs only: Ray's
+    memory resource is in bytes and would drown the shares."""
+    return " + ".join(_amount(amount, name) for name in ("CPU", "GPU")
+                      if isinstance(amount := resources.get(name), int | float) and amount > 0)
+
+
 def caption(runs: list[Run]) -> str:
     trials = sum(r.kind != "retrain" for r in runs)
     retrains = len(runs) - trials
@@ -140,9 +156,7 @@ def _requests(runs: list[Run]) -> str:
     held: dict[str, list[str]] = {}
     for run in runs:
         if run.kind != "retrain" and run.resources:
-            # CPUs and GPUs only: Ray's memory resource is in bytes and would drown the shares.
-            ask = " + ".join(_amount(amount, name) for name in ("CPU", "GPU")
-                             if isinstance(amount := run.resources.get(name), int | float) and amount > 0)
+            ask = held_text(run.resources)
             if ask and ask not in held.setdefault(run.model, []):
                 held[run.model].append(ask)
     if not held:

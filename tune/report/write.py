@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import pandas as pd
 
 from jobs.engine.atomic import write_text_atomically
 from jobs.engine.train.progress import say
-from tune.analysis.comparison import comparison_table, write_comparison
-from tune.analysis.cost import Prices
+from tune.analysis.comparison import compare, write_comparison
 from tune.analysis.results import load_results
 from tune.analysis.significance import N_RESAMPLES
-from tune.report.page import findings, plain, render_report, what_this_means
+from tune.report.findings import findings, plain, what_this_means
+from tune.report.page import render_report
 from tune.sweep.folder import LATEST, REPORT_FILE
 from tune.sweep.full_disk import stops_on_a_full_disk
+from tune.sweep.prices import Prices
 from tune.sweep.record import Sweep
 
 
-def write_report(output: Path, prices: Prices | None = None, n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
-    """Write every comparison file and report.html under OUTPUT; returns their paths and the verdict in words.
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `write_report` wrote (comparison_csv, comparison_json, comparison_md, report_html: their paths), the
+    verdict in words, the most accurate model (None when none trained) and the comparison as comparison.csv has it."""
+
+    files: dict[str, Path]
+    summary: str
+    best_model: str | None
+    table: pd.DataFrame
+
+
+def write_report(output: Path, prices: Prices | None = None, n_resamples: int = N_RESAMPLES) -> WrittenReport:
+    """Write every comparison file and report.html under OUTPUT.
 
     PRICES (a report's --price) replace the ones the sweep recorded, for this report only (sweep.json is left as
     it is). N_RESAMPLES: bootstrap resamples behind each interval and chance of being best
@@ -26,18 +40,15 @@ def write_report(output: Path, prices: Prices | None = None, n_resamples: int = 
     Raises UsageError when OUTPUT is not a sweep's output folder (no sweep.json, unreadable JSON).
     """
     output = Path(output)
-    results = load_results(output)
-    if prices is not None:
-        results.sweep.prices = prices.as_dict()
-    table = comparison_table(results)
-    files = {f"comparison_{ext}": path for ext, path in write_comparison(table, output).items()}
+    comparison = compare(load_results(output, prices))
+    files = {f"comparison_{ext}": path for ext, path in write_comparison(comparison, output).items()}
     # The findings (statistics over every pair and seed) are computed once, for the page and the summary.
-    found = findings(results, table, n_resamples)
+    found = findings(comparison, n_resamples)
     html_path = output / REPORT_FILE
-    write_text_atomically(html_path, render_report(results, table, found))
+    write_text_atomically(html_path, render_report(found))
     files["report_html"] = html_path
-    return {"files": files, "summary": plain(what_this_means(found)),
-            "best_model": found.best["model"] if found.best else None, "table": table}
+    return WrittenReport(files, plain(what_this_means(found)), found.best.model if found.best else None,
+                         comparison.frame())
 
 
 def report_finished_sweep(sweep: Sweep) -> None:
@@ -47,5 +58,5 @@ def report_finished_sweep(sweep: Sweep) -> None:
     with stops_on_a_full_disk(sweep):
         report = write_report(Path(sweep.output))
     busy = "" if sweep.cluster_busy is None else f", cluster busy {sweep.cluster_busy:.0%}"
-    say(f"\n{report['summary']}\n\nreport: {report['files']['report_html']} (sweep took "
+    say(f"\n{report.summary}\n\nreport: {report.files['report_html']} (sweep took "
         f"{sweep.wall_time_s / 60:.1f} min{busy}; {LATEST}/ beside its folder points to the newest sweep)")

@@ -5,6 +5,7 @@ Each problem is a UsageError: one `error:` line and exit code 2, before any clus
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import models
 from jobs.engine import config as run_config
 from jobs.engine.errors import UsageError
+from models.registry import Config
+from tune.sweep.objectives import parse_objective
 from tune.sweep.presets import SWEEPS
 from tune.sweep.request import SweepRequest
 
@@ -30,15 +33,21 @@ def model_list(text: str | None) -> list[str]:
     return models.model_names() if text is None else [m.strip() for m in text.split(",") if m.strip()]
 
 
-def configs_for(model: str, preset: str, overrides: list[str]) -> dict[str, Any]:
+def configs_for(model: str, preset: str, overrides: list[str]) -> Config:
     """The model's preset config with the sweep's --set keys that this model has."""
     base = run_config.preset_config(model, preset)
     return run_config.check(model, run_config.apply_overrides(base, [p for p in overrides if p.split("=")[0] in base]))
 
 
-def validate(request: SweepRequest) -> tuple[SweepRequest, list[str], dict[str, dict[str, Any]]]:
+def validate(request: SweepRequest) -> tuple[SweepRequest, list[str], dict[str, Config]]:
     """A new sweep's REQUEST with the defaults of the flags left out, its selected models and their base configs.
     Raises UsageError, naming the flag, for anything the sweep could not run with."""
+    objective = parse_objective(request.objective, request.budget)
+    if objective.cost and request.search not in (None, "optuna"):
+        raise UsageError(f"--objective {objective.text}: two objectives need Optuna's multi-objective sampling; "
+                         "use --search optuna (the default with a cost), or --objective accuracy")
+    if objective.cost and request.search is None:
+        request = dataclasses.replace(request, search="optuna")
     request = request.with_defaults()
     names = model_list(request.models)
     unknown = [m for m in names if m not in models.model_names()]
@@ -61,7 +70,7 @@ def validate(request: SweepRequest) -> tuple[SweepRequest, list[str], dict[str, 
     return request, names, {m: configs_for(m, request.preset, list(request.overrides)) for m in names}
 
 
-def read_space_file(path: str | None, configs: dict[str, dict[str, Any]]) -> dict[str, dict]:
+def read_space_file(path: str | None, configs: dict[str, Config]) -> dict[str, dict]:
     """The spaces of a --space file, each key one its model or the loop has, each value one the model accepts."""
     if not path:
         return {}
@@ -79,7 +88,7 @@ def read_space_file(path: str | None, configs: dict[str, dict[str, Any]]) -> dic
     return spaces
 
 
-def check_space_values(model: str, space: dict[str, dict], base: dict[str, Any]) -> None:
+def check_space_values(model: str, space: dict[str, dict], base: Config) -> None:
     """Every choice and both ends of every range through the model's own validation, as a trial would see it."""
     known = set(base) - {run_config.GPU_KEY}
     unknown = sorted(set(space) - known)
@@ -95,7 +104,7 @@ def check_space_values(model: str, space: dict[str, dict], base: dict[str, Any])
             try_config(model, base, dict(zip(values, combination, strict=True)))
 
 
-def try_config(model: str, base: dict[str, Any], sampled: dict[str, Any]) -> None:
+def try_config(model: str, base: Config, sampled: Config) -> None:
     # The same path as a trial's config (tune/sweep/tuner.py trial_config): typed values through the declared config.
     try:
         run_config.check(model, run_config.with_values(base, sampled))
@@ -116,6 +125,9 @@ def check_resume(request: SweepRequest, recorded: Sweep, resume_flag: str = "--r
         "search_seed": request.search_seed,
         "overrides": list(request.overrides) or None,
         "storage": request.storage,
+        "objective": None if request.objective is None else parse_objective(request.objective, None).text,
+        "budget": None if request.budget is None else parse_objective(request.objective or recorded.objective,
+                                                                      request.budget).budget,
     }
     if request.space:
         given["spaces"] = read_space_file(request.space, {m: run_config.preset_config(m, recorded.preset)

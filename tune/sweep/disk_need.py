@@ -14,22 +14,22 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from jobs.engine.measure.checkpoint_size import checkpoint_bytes, weights_bytes
+from models.registry import Config
 from tune.sweep.presets import SWEEPS
 
 # The six architectures of the flagship run (`make sweep PRESET=full`), as BENCHMARKS.md quotes its need.
 FULL_PRESET_MODELS = ("cnn", "resnet18", "vit", "faster_rcnn", "vgg16", "alexnet")
 
 
-def model_need(model: str, config: dict[str, Any], trials: int, seeds: int) -> int:
+def model_need(model: str, config: Config, trials: int, seeds: int) -> int:
     """Bytes MODEL's search and retrains hold at most: TRIALS latest checkpoints, a retrain's two, SEEDS finished."""
     running = checkpoint_bytes(model, config)
     return trials * running + 2 * running + seeds * 2 * weights_bytes(model, config)
 
 
-def sweep_need(configs: dict[str, dict[str, Any]], trials: int, seeds: int) -> int:
+def sweep_need(configs: dict[str, Config], trials: int, seeds: int) -> int:
     """Bytes a sweep of CONFIGS (model -> base config) with TRIALS per architecture and SEEDS needs at most."""
     return sum(model_need(model, config, trials, seeds) for model, config in configs.items())
 
@@ -55,7 +55,7 @@ def free_where_it_writes(folders: list[Path]) -> list[tuple[Path, int]]:
     return free
 
 
-def disk_lines(configs: dict[str, dict[str, Any]], trials: int, seeds: int, folders: list[Path]) -> list[str]:
+def disk_lines(configs: dict[str, Config], trials: int, seeds: int, folders: list[Path]) -> list[str]:
     """One line with the sweep's need against the free space of FOLDERS (its folder, a local --storage), and a
     `warning:` line (the sweep still runs: the estimate is an upper bound) for each that has less free."""
     need = sweep_need(configs, trials, seeds)

@@ -14,8 +14,9 @@ from pathlib import Path
 from jobs.engine.errors import UsageError
 from jobs.engine.run.storage import FOLDER_NAME
 from jobs.engine.run.storage import check_writable as check_writable  # its callers' import, kept
-from jobs.engine.run_result import RESULT_FILE, RunResult
+from jobs.engine.run_result import RESULT_FILE
 from tune.sweep.torn_records import why_torn
+from tune.sweep.upgrade import read_result
 
 LATEST = "latest"
 SWEEP_FILE = "sweep.json"
@@ -23,6 +24,7 @@ TRIALS_FILE = "trials.json"
 REPORT_FILE = "report.html"
 COMPARISON_FILES = {ext: f"comparison.{ext}" for ext in ("csv", "json", "md")}
 FINAL = "final"  # FINAL/<model>/seed<k>/result.json: the retrains of a sweep's best configurations
+STUDIES = "studies.journal"  # an Optuna study per architecture, live (tune/sweep/study.py), for make dashboard
 TUNE_STORAGE = "tune"  # the default storage of Tune's trials, inside the sweep's folder
 # A sweep name becomes a folder name (and a Tune experiment name): no separators, no leading dot.
 NAME = FOLDER_NAME
@@ -90,12 +92,12 @@ def seed_folder(sweep_folder: Path, model: str, seed: int) -> Path:
 def seed_results(sweep_folder: Path, model: str) -> list[Path]:
     """The whole result.json of each retrained seed of MODEL, in seed order (seed2 before seed10); a torn one
     (`torn_seed_results`) is left out, as a seed not yet retrained."""
-    return [path for path in seed_files(sweep_folder, model) if why_torn(path, RunResult.read) is None]
+    return [path for path in seed_files(sweep_folder, model) if why_torn(path, read_result) is None]
 
 
 def torn_seed_results(sweep_folder: Path, model: str) -> list[tuple[Path, str]]:
     """Each torn result.json of MODEL's retrains (empty, cut short, not a run result) with why it is torn."""
-    return [(path, why) for path in seed_files(sweep_folder, model) if (why := why_torn(path, RunResult.read))]
+    return [(path, why) for path in seed_files(sweep_folder, model) if (why := why_torn(path, read_result))]
 
 
 def seed_files(sweep_folder: Path, model: str) -> list[Path]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from jobs.engine.atomic import JsonValue
 from jobs.engine.errors import UsageError
+from models.registry import Config
 from tune.sweep.checks import check_resume
+from tune.sweep.code_version import code_version
 from tune.sweep.folder import SWEEP_FILE, check_name, check_writable, claim, find_sweep, point_latest
+from tune.sweep.objectives import parse_objective
 from tune.sweep.presets import SWEEPS
 from tune.sweep.record import Sweep
 from tune.sweep.request import SweepRequest
@@ -51,7 +54,7 @@ def resume_sweep(request: SweepRequest) -> Sweep:
     return sweep
 
 
-def effective_plan(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def effective_plan(sweep: Sweep, configs: dict[str, Config]) -> dict[str, JsonValue]:
     """What the code makes of this sweep: each model's searched space (tune/sweep/spaces.py or --space, without the keys
     the preset keeps at their defaults), its base config (run presets, --set) and the sweep preset, as JSON values.
     sweep.json records it, so that a resume after a `git pull` that changed any of it is refused."""
@@ -61,7 +64,7 @@ def effective_plan(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> dict[str
     return json.loads(json.dumps({"spaces": spaces, "configs": configs, "sweep_preset": plan}))
 
 
-def check_plan_unchanged(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> None:
+def check_plan_unchanged(sweep: Sweep, configs: dict[str, Config]) -> None:
     """A resume continues the search it started: a changed space or preset is a UsageError naming the change."""
     if not sweep.plan:
         return  # recorded by an earlier version, which did not keep its plan: nothing to compare
@@ -74,7 +77,7 @@ def check_plan_unchanged(sweep: Sweep, configs: dict[str, dict[str, Any]]) -> No
                          "resume with the code it started with, or start a new sweep")
 
 
-def differences(recorded: Any, now: Any, where: str = "") -> list[str]:
+def differences(recorded: JsonValue, now: JsonValue, where: str = "") -> list[str]:
     """`path: recorded X, now Y` for each leaf where two JSON values differ."""
     if isinstance(recorded, dict) and isinstance(now, dict):
         return [line for key in sorted(set(recorded) | set(now), key=str)
@@ -88,11 +91,13 @@ def differences(recorded: Any, now: Any, where: str = "") -> list[str]:
 def plan_sweep(request: SweepRequest, names: list[str], spaces: dict[str, dict]) -> Sweep:
     """A new sweep, not yet given a folder: every check that can fail has passed before it gets one."""
     plan = SWEEPS[request.preset]
+    objective = parse_objective(request.objective, request.budget)
     seeds = request.seeds or plan["seeds"]
     samples = request.samples or (1 if request.search == "grid" else plan["samples"])
     return Sweep(output=Path(request.output), models=names, name=request.name or "", storage=request.storage or "",
                  preset=request.preset, search=request.search, samples=samples, seeds=seeds,
-                 overrides=list(request.overrides), spaces=spaces, search_seed=request.search_seed)
+                 overrides=list(request.overrides), spaces=spaces, search_seed=request.search_seed,
+                 objective=objective.text, budget=objective.budget, code=code_version())
 
 
 def start_in_own_folder(sweep: Sweep, output: Path, name: str | None) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 # The defaults of the flags that define a sweep, filled for a new sweep (a resume takes the recorded ones).
-DEFAULTS: dict[str, Any] = {"preset": "quick", "search": "random", "search_seed": 0}
+DEFAULTS: dict[str, str | int] = {"preset": "quick", "search": "random", "search_seed": 0}
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ class SweepRequest:
     verbose: bool = False
     price: str | None = None  # cpu_hour=USD,gpu_hour=USD
     keep_trial_checkpoints: bool = False
+    objective: str | None = None  # accuracy, or accuracy,COST (tune/sweep/objectives.py)
+    budget: str | None = None  # COST=VALUE: the retrained configuration is the most accurate within it
 
     @classmethod
-    def from_flags(cls, flags: dict[str, Any]) -> SweepRequest:
+    def from_flags(cls, flags: dict[str, object]) -> SweepRequest:
         """From the command's parsed flags (`vars(namespace)`): `--set` given no times is no override."""
         return cls(**{**flags, "overrides": tuple(flags.get("overrides") or ())})
 

@@ -29,13 +29,20 @@ class HeldRun(Protocol):
     resources: dict[str, float]
 
 
-def held_seconds(run: HeldRun, resource: str) -> float:
-    """RESOURCE x seconds one trial or retrain held; 0 for a record without times (an older sweep's)."""
+def held_span(run: HeldRun) -> float | None:
+    """Wall seconds from RUN's start to its end (start-up, training, evaluation and idle alike: what the scheduler
+    reserved, so what a cloud bill charges); None for a record without both times (an older sweep's)."""
     start, end = parse_time(run.started_at), parse_time(run.finished_at)
     if not start or not end:
-        return 0.0
-    seconds = (end - start).total_seconds()
-    return max(seconds, 0.0) * float((run.resources or {}).get(resource, 0.0))
+        return None
+    return max((end - start).total_seconds(), 0.0)
+
+
+def held_seconds(run: HeldRun, resource: str) -> float:
+    """RESOURCE x seconds one trial or retrain held (a fractional GPU counts its fraction: 100 s at GPU 0.25 is
+    25 GPU-seconds); 0 for a record without times. The one rule every count of held resources goes through."""
+    span = held_span(run)
+    return 0.0 if span is None else span * float((run.resources or {}).get(resource) or 0.0)
 
 
 def cluster_busy(runs: list[HeldRun], wall_time_s: float, totals: dict[str, float]) -> float | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 from ray import tune as ray_tune
+from ray.tune.experiment import Trial
 
 from jobs.engine.train.progress import say
 
@@ -58,7 +59,7 @@ class TrialRetries(ray_tune.Callback):
     def __init__(self, model: str, train_storage: str) -> None:
         self.model, self.train_storage = model, train_storage
 
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_recover(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         if recorded_own_failure(self.train_storage, trial.trial_id) is not None:
             # Its own failure: the rerun Tune has queued fails at once with the recorded reason, but each costs a
             # new actor process (seconds of start-up and imports). Counting this failure as the last allowed makes

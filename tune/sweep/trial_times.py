@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyarrow import fs as pafs
+
+if TYPE_CHECKING:
+    from ray.tune import Result
+    from ray.tune.experiment import Trial
 
 TIMES_FILE = "driver_times.json"
 
 
-def stamp(trial: Any, key: str) -> None:
+def stamp(trial: Trial, key: str) -> None:
     """Set KEY (started_at or finished_at) of Tune TRIAL's stamps to now, ISO 8601 in UTC. A trial run again (a
     lost node, a resumed search) gets new stamps: it holds the cluster again from then."""
     filesystem, folder = trial.storage.storage_filesystem, trial.storage.trial_fs_path
@@ -33,7 +37,7 @@ def stamp(trial: Any, key: str) -> None:
     filesystem.move(staged, path)
 
 
-def driver_times(result: Any) -> dict[str, str]:
+def driver_times(result: Result) -> dict[str, str]:
     """The stamps of the trial behind a Tune Result ({} when none were written: a trial of an earlier version)."""
     return read_times(result.filesystem, f"{result.path}/{TIMES_FILE}") if result.filesystem else {}
 

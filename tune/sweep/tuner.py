@@ -11,7 +11,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import ray
 from ray import tune as ray_tune
+from ray.tune.experiment import Trial
 from ray.tune.logger import TBXLoggerCallback
 from ray.tune.registry import register_trainable
 from ray.tune.schedulers import ASHAScheduler
@@ -22,7 +24,10 @@ from jobs.engine.run.disk_full import disk_full
 from jobs.engine.run.launch import train_in_trial
 from jobs.engine.run.lost_node import lost_node
 from jobs.engine.train.progress import say
-from tune.sweep.search import search_algorithm
+from models.registry import Config
+from tune.sweep.cost_search import CostOf
+from tune.sweep.search import Space, search_algorithm
+from tune.sweep.study import StudyLog, StudyPlan, journal
 from tune.sweep.trial_failures import OwnFailure, TrialRetries, record_own_failure, recorded_own_failure
 from tune.sweep.trial_times import stamp
 from tune.sweep.trials import short_reason
@@ -39,18 +44,18 @@ class TrialSetup:
     """What every trial of one architecture shares; only the sampled keys differ between trials."""
 
     model: str
-    base_config: dict[str, Any]
-    data_ref: Any
+    base_config: Config
+    data_ref: ray.ObjectRef
     workers: Workers
     train_storage: str
 
 
-def trial_config(setup: TrialSetup, sampled: dict[str, Any]) -> dict[str, Any]:
+def trial_config(setup: TrialSetup, sampled: Config) -> Config:
     """The base config with the sampled values set, typed, then validated through the declared config."""
     return run_config.check(setup.model, run_config.with_values(setup.base_config, sampled))
 
 
-def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
+def run_trial(sampled: Config, setup: TrialSetup) -> None:
     """The trial's trainable: validate the sampled point, then train it, reporting every epoch to Tune.
 
     Raises what the training raised. A failure of the trial's own (anything but a lost node, worker or actor) is
@@ -89,7 +94,7 @@ class TrialLog(ray_tune.Callback):
     def __init__(self, model: str, epochs: int) -> None:
         self.model, self.epochs, self.started = model, epochs, time.perf_counter()
 
-    def _line(self, trial: Any, what: str) -> None:
+    def _line(self, trial: Trial, what: str) -> None:
         stamp(trial, "finished_at")
         last = trial.last_result or {}
         acc = last.get(METRIC)
@@ -97,14 +102,14 @@ class TrialLog(ray_tune.Callback):
         say(f"  {self.model} trial {trial.trial_id}: {what}, {acc_text} after {last.get('epoch', 0)}/"
             f"{self.epochs} epochs ({time.perf_counter() - self.started:.0f}s into the search)")
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         stamp(trial, "started_at")
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         epochs_run = (trial.last_result or {}).get("epoch", 0)
         self._line(trial, "finished" if epochs_run >= self.epochs else "stopped early by ASHA")
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self._line(trial, "FAILED (recorded, the sweep goes on)")
 
 
@@ -115,7 +120,7 @@ def trainable(setup: TrialSetup) -> str:
     not share one, or one architecture's trials could start with another's setup. Tune's registry is not
     thread-safe, so each thread registers here under a lock rather than inside Tuner.fit() at the same time.
     """
-    def trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
+    def trial(sampled: Config, setup: TrialSetup) -> None:
         run_trial(sampled, setup)
 
     name = trial.__name__ = trial.__qualname__ = f"{setup.model}_trial"
@@ -126,17 +131,25 @@ def trainable(setup: TrialSetup) -> str:
 
 
 def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, storage: str,
-               name: str, space: dict[str, Any], seed: int = 0) -> ray_tune.Tuner:
+               name: str, space: Space, study: StudyPlan, seed: int = 0,
+               watching: list[ray_tune.Callback] | None = None, cost: str | None = None) -> ray_tune.Tuner:
+    """The Tuner of one architecture's search over SPACE (Tune domains, tune/sweep/search.py), its trials stored
+    under STORAGE/NAME and written live into its Optuna study (tune/sweep/study.py)."""
     epochs = setup.base_config["epochs"]
     # One Tune iteration per validation check: a one-epoch trial with 4 checks gives ASHA rungs at 1, 2 and 4.
     checks = epochs * setup.base_config.get("val_checks_per_epoch", 1)
+    # An Optuna search samples from the study itself; any other search's trials are added to it as they run.
+    searcher = search_algorithm(search, METRIC, MODE, concurrency, seed,
+                                (journal(study.path), setup.model) if search == "optuna" else None,
+                                CostOf(setup.model, setup.base_config, cost) if cost else None)
+    logs = [] if search == "optuna" else [StudyLog(setup.model, study.path, study.searched, METRIC, checks)]
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=checks, grace_period=1, reduction_factor=2)
     return ray_tune.Tuner(
         trainable(setup),
         param_space=space,
         # reuse_actors: the next trial of this architecture starts in a process that has torch imported already.
         tune_config=ray_tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=scheduler, num_samples=samples,
-                                    search_alg=search_algorithm(search, METRIC, MODE, concurrency, seed),
+                                    search_alg=searcher,
                                     reuse_actors=True),
         # A trial keeps only its latest checkpoint: all a resume or a retry after a lost node needs. Every epoch's
         # checkpoint of every trial kept would fill a cluster's volume (a vgg16 one with AdamW state is ~1.5 GB).
@@ -146,7 +159,8 @@ def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, s
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=1),
                                       failure_config=ray_tune.FailureConfig(max_failures=NODE_LOSS_RETRIES),
                                       callbacks=[TrialLog(setup.model, epochs), TrialRetries(setup.model,
-                                                 setup.train_storage), TBXLoggerCallback()]),
+                                                 setup.train_storage), TBXLoggerCallback(), *logs,
+                                                 *(watching or [])]),
     )
 
 

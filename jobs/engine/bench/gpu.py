@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,19 @@ def our_epoch(data: Mnist, cfg: dict[str, Any], n: int, augment: bool, device: t
     return lambda: n / timed_epoch(step, n, device), step
 
 
-def race(data: Mnist, cfg: dict[str, Any], device: torch.device, epochs: int, target: float = 0.99
-         ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Race:
+    """A run to the target test accuracy: its training seconds (captures not included), the capture's seconds,
+    the test accuracy after each epoch, whether the target was reached, and the training images per epoch."""
+
+    train_s: float
+    compile_s: float
+    accuracies: list[float]
+    reached: bool
+    images: int
+
+
+def race(data: Mnist, cfg: dict[str, Any], device: torch.device, epochs: int, target: float = 0.99) -> Race:
     """Train epoch by epoch until the test accuracy reaches `target` (or `epochs` run out)."""
     cfg = {**cfg, **RACE, "epochs": epochs}
     torch.manual_seed(cfg["seed"])
@@ -84,8 +96,7 @@ def race(data: Mnist, cfg: dict[str, Any], device: torch.device, epochs: int, ta
         accuracies.append(task.evaluate(model, "test")["accuracy"])
         if accuracies[-1] >= target:
             break
-    return {"train_s": train_s, "compile_s": step.compile_time_s, "accuracies": accuracies,
-            "reached": accuracies[-1] >= target, "images": task.train_size}
+    return Race(train_s, step.compile_time_s, accuracies, accuracies[-1] >= target, task.train_size)
 
 
 def reference_row(speeds: dict[str, float]) -> str:
@@ -93,14 +104,14 @@ def reference_row(speeds: dict[str, float]) -> str:
     return " | ".join(f"{speeds[name]:,.0f} | **{ours / speeds[name]:.2f}×**" for name in RECIPES)
 
 
-def section(rows: list[tuple[bool, dict[str, float]]], compile_s: float, result: dict[str, Any], cfg: dict[str, Any],
+def section(rows: list[tuple[bool, dict[str, float]]], compile_s: float, result: Race, cfg: dict[str, Any],
             args: Any, device: torch.device, command: str) -> str:
     augmentation = f"shifts ±{cfg['shift_px']:g}px, rotations ±{cfg['rotate_deg']:g}°"
     table = "\n".join(f"| {augmentation if a else 'none'} | {s['ours']:,.0f} | {reference_row(s)} |" for a, s in rows)
-    accuracy = ", ".join(f"{a:.2%}" for a in result["accuracies"])
-    verdict = (f"**{result['train_s']:.2f} s** of training to {result['accuracies'][-1]:.2%} test accuracy in "
-               f"{len(result['accuracies'])} epoch(s)" if result["reached"] else
-               f"99.0% not reached in {len(result['accuracies'])} epoch(s) ({result['train_s']:.2f} s of training)")
+    accuracy = ", ".join(f"{a:.2%}" for a in result.accuracies)
+    verdict = (f"**{result.train_s:.2f} s** of training to {result.accuracies[-1]:.2%} test accuracy in "
+               f"{len(result.accuracies)} epoch(s)" if result.reached else
+               f"99.0% not reached in {len(result.accuracies)} epoch(s) ({result.train_s:.2f} s of training)")
     return (f"{GPU_BEGIN}\n## Training loop on a GPU ({card(device)})\n\n"
             f"Measured {time.strftime('%Y-%m-%d')} on {card(device)}; command: `{command}`.\n"
             f"Model: the default `cnn`, batch {args.batch_size}, AdamW; each figure is the median of {args.rounds} "
@@ -111,8 +122,8 @@ def section(rows: list[tuple[bool, dict[str, float]]], compile_s: float, result:
             "| augmentation | ours (img/s) | recipe (img/s) | speed-up | tuned recipe (img/s) | speed-up |\n"
             f"|---|---:|---:|---:|---:|---:|\n{table}\n\n"
             f"Time to 99% test accuracy ({card(device)}): {verdict}; test accuracy after each epoch: {accuracy}. "
-            f"Capture {result['compile_s']:.2f} s, not included. Race config: the default `cnn` on all "
-            f"{result['images']:,} training images, batch {RACE['batch_size']}, lr {RACE['lr']:g}, one-cycle over "
+            f"Capture {result.compile_s:.2f} s, not included. Race config: the default `cnn` on all "
+            f"{result.images:,} training images, batch {RACE['batch_size']}, lr {RACE['lr']:g}, one-cycle over "
             f"{args.race_epochs} epochs, no augmentation; evaluations not timed.\n\n"
             "Targets: ≥ 5× the recipe, ≥ 3× the tuned recipe, ≤ 1.0 s to 99%.\n"
             f"{GPU_END}")

@@ -16,7 +16,7 @@ raises ValueError on mismatched shapes, an empty set, labels out of range, or ro
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -119,7 +119,18 @@ def brier_score(probs: Any, labels: Any) -> float:
     return float(((p - one_hot) ** 2).sum(axis=1).mean())
 
 
-def calibration_summary(probs: Any, labels: Any, n_bins: int = N_BINS) -> dict[str, Any]:
+class Calibration(TypedDict):
+    """`calibration_summary`: the three measures, the accuracy and the reliability diagram's bins."""
+
+    ece: float
+    nll: float
+    brier: float
+    accuracy: float
+    n_bins: int
+    bins: list[dict[str, float | int | None]]  # ReliabilityBin as a dict
+
+
+def calibration_summary(probs: Any, labels: Any, n_bins: int = N_BINS) -> Calibration:
     """{"ece", "nll", "brier", "accuracy", "n_bins", "bins": [ReliabilityBin as dict]} for the report.
 
     Raises ValueError as `checked` does.

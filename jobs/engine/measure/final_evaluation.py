@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypedDict, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from jobs.engine.data.augment import prepare_batch
 from jobs.engine.data.corruptions import CORRUPTIONS, corrupt
 from jobs.engine.measure import flops, onnx_export, serving
 from jobs.engine.measure.registry import prediction_measures
+from jobs.engine.measure.serving import ServingCost
 from jobs.engine.tasks import Task
 from jobs.engine.tasks.detection_data import as_float
 
@@ -44,6 +45,35 @@ T = TypeVar("T")
 # Throughput is one timed span of 3 large batches after 1 warm-up batch: at batch 256 a ResNet-18 on one CPU core
 # takes ~1 s a batch, and the median of many is not needed for a figure reported to 2 significant digits.
 THROUGHPUT = {"throughput_calls": 3, "throughput_warmup": 1}
+
+
+class Serving(TypedDict):
+    """RunResult's serving fields: how it was measured, and its headline numbers."""
+
+    serving: ServingCost
+    latency_ms_p50: float
+    latency_ms_p95: float
+    throughput_per_s: float
+
+
+class Compute(TypedDict):
+    gflops_per_image: float
+    train_flops: float
+    model_size_mb: float
+
+
+class Robustness(TypedDict):
+    robustness: dict[str, float]  # corruption -> accuracy
+    robustness_mean: float
+
+
+class Deployable(TypedDict):
+    """RunResult's ONNX fields: the export's whole record (onnx_export.OnnxResult), and its headline numbers."""
+
+    onnx: dict[str, Any]
+    onnx_agreement: float | None
+    onnx_accuracy: float | None
+    onnx_latency_ms_p50: float | None
 
 
 def evaluate_final(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device, folder: Path,
@@ -81,7 +111,7 @@ def evaluate_final(model: nn.Module, task: Task, cfg: dict[str, Any], device: to
 
 
 def measure_serving(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device,
-                    detection: bool) -> dict[str, Any]:
+                    detection: bool) -> Serving:
     if detection:
         canvases = as_float(task.canvases("test").images[: cfg["serving_batch"]])
         cost = serving.detection_serving_cost(model, cfg["canvas_size"], canvases, precision=cfg["precision"],
@@ -97,7 +127,7 @@ def measure_serving(model: nn.Module, task: Task, cfg: dict[str, Any], device: t
 
 
 def measure_compute(model: nn.Module, task: Task, cfg: dict[str, Any], detection: bool,
-                    images_trained: int) -> dict[str, Any]:
+                    images_trained: int) -> Compute:
     if detection:
         gflops = flops.detection_gflops_per_canvas(model, as_float(task.canvases("test").images[:2]),
                                                    cfg["canvas_size"])
@@ -164,11 +194,12 @@ def detection_examples(model: nn.Module, task: Task) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def measure_robustness(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def measure_robustness(model: nn.Module, task: Task, cfg: dict[str, Any], device: torch.device
+                       ) -> Robustness | None:
     """Accuracy on each corruption of the first `robustness_images` test images; their mean."""
     n = cfg["robustness_images"]
     if n == 0:
-        return {}
+        return None
     images = task.data.test_images[:n].to(device)
     labels = task.data.test_labels[:n].cpu().numpy()
     scores = {}
@@ -178,7 +209,7 @@ def measure_robustness(model: nn.Module, task: Task, cfg: dict[str, Any], device
     return {"robustness": scores, "robustness_mean": float(np.mean(list(scores.values())))}
 
 
-def export_onnx(model: nn.Module, task: Task, cfg: dict[str, Any], folder: Path) -> dict[str, Any]:
+def export_onnx(model: nn.Module, task: Task, cfg: dict[str, Any], folder: Path) -> Deployable:
     """model.onnx in FOLDER if deployable (else model.not-deployable.onnx), checked on the first
     `onnx_check_images` test images (0 = all of them), and never on fewer than onnx_export.MIN_CHECK_IMAGES that
     the test split has: fewer cannot show the agreement a deployable model needs."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -48,7 +48,17 @@ def _extra_formulas() -> dict[Any, Any]:
     return {op: _cpu_sdpa_flops} if op is not None else {}
 
 
-def forward_flops(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
+class FlopCount(TypedDict):
+    """`forward_flops`: one forward pass's FLOPs, for the batch and per image, and per image by aten op."""
+
+    batch: int
+    flops: int
+    flops_per_image: float
+    gflops_per_image: float
+    by_op: dict[str, float]
+
+
+def forward_flops(model: nn.Module, inputs: torch.Tensor) -> FlopCount:
     """FLOPs of one forward pass of MODEL on INPUTS, in eval mode under `torch.no_grad()`, per image.
 
     INPUTS: a float [B, ...] batch, called as `model(inputs)`: normalised [B, 1, 28, 28] images for a classifier,

@@ -37,14 +37,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
 from torch import nn
 
 from jobs.engine.atomic import replacing
-from jobs.engine.measure.serving import LATENCY_CALLS, LATENCY_WARMUP, Clock, measure_latency, model_device
+from jobs.engine.measure.serving import LATENCY_CALLS, LATENCY_WARMUP, Clock, Latency, measure_latency, model_device
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 CHECK_BATCH = 256
@@ -60,6 +60,14 @@ REASON_CHARS = 300
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the dynamo exporter colours its messages
 
 
+class Attempt(TypedDict):
+    """One exporter tried: its agreement with PyTorch (None if not checked) and why not (None if it agrees)."""
+
+    exporter: str
+    agreement: float | None
+    reason: str | None
+
+
 @dataclass
 class OnnxResult:
     """What `export_and_check` found. `ok` only when the model was exported, checked under ONNX Runtime AND is
@@ -73,7 +81,7 @@ class OnnxResult:
     reason: str | None = None  # why not ok, short
     dynamo_error: str | None = None  # why the dynamo exporter failed, when the legacy one was tried after it
     # Every exporter tried, in order: {"exporter", "agreement" (None if not checked), "reason" (None if it agrees)}.
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     opset: int | None = None
     onnx_size_mb: float | None = None  # 10^6 bytes
     images: int = 0  # images compared
@@ -81,7 +89,7 @@ class OnnxResult:
     max_abs_logit_diff: float | None = None
     onnx_accuracy: float | None = None  # against the labels given, fraction
     torch_accuracy: float | None = None
-    latency: dict[str, Any] = field(default_factory=dict)  # serving.measure_latency of ONNX Runtime at batch 1
+    latency: Latency = field(default_factory=Latency)  # serving.measure_latency of ONNX Runtime at batch 1
     threads: int | None = None  # ONNX Runtime intra-op threads
     path: str | None = None  # the .onnx file kept, when asked to keep it: PATH, or not_deployable(PATH)
 

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -31,6 +31,42 @@ LATENCY_CALLS, LATENCY_WARMUP = 100, 10
 # A batch-256 forward of resnet18 or faster_rcnn takes seconds on a CPU: ten of them already average out the noise.
 THROUGHPUT_BATCH, THROUGHPUT_CALLS, THROUGHPUT_WARMUP = 256, 10, 2
 PERCENTILE_METHOD = "linear"  # numpy's default (Hyndman & Fan type 7); named so that a numpy change cannot move it
+
+
+class Latency(TypedDict, total=False):
+    """`measure_latency`: milliseconds per call (`latency_stats`), and how they were measured. ONNX Runtime's
+    (jobs/engine/measure/onnx_export.py) adds where it ran."""
+
+    latency_ms_p50: float
+    latency_ms_p95: float
+    latency_ms_mean: float
+    latency_ms_min: float
+    latency_ms_max: float
+    latency_calls: int
+    latency_warmup: int
+    percentile_method: str
+    unit: str
+    device: str
+    runtime: str
+    threads: int | None
+    latency_batch: int
+
+
+class Throughput(TypedDict):
+    """`measure_throughput`: items per second at a batch, and how it was measured."""
+
+    throughput_per_s: float
+    throughput_batch: int
+    throughput_calls: int
+    throughput_warmup: int
+    throughput_s: float
+
+
+class ServingCost(Latency, Throughput, total=False):
+    """`serving_cost`: result.json's `serving`, with where and how the model ran."""
+
+    device_name: str
+    precision: str
 
 
 def no_sync() -> None:
@@ -80,7 +116,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q, method=PERCENTILE_METHOD))
 
 
-def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
+def latency_stats(seconds: Sequence[float]) -> Latency:
     """Milliseconds per call from per-call SECONDS: median (p50), p95 (see `percentile`), mean, min and max."""
     ms = [s * 1000.0 for s in seconds]
     return {"latency_ms_p50": percentile(ms, 50), "latency_ms_p95": percentile(ms, 95),
@@ -88,7 +124,7 @@ def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def measure_latency(forward: Callable[[], Any], calls: int = LATENCY_CALLS, warmup: int = LATENCY_WARMUP,
-                    clock: Clock = time.perf_counter, sync: Callable[[], None] = no_sync) -> dict[str, Any]:
+                    clock: Clock = time.perf_counter, sync: Callable[[], None] = no_sync) -> Latency:
     """Latency of FORWARD (one call = one request): `latency_stats` of `time_calls`, plus the calls and warm-up.
 
     Returns {"latency_ms_p50", "latency_ms_p95", "latency_ms_mean", "latency_ms_min", "latency_ms_max" (ms),
@@ -100,7 +136,7 @@ def measure_latency(forward: Callable[[], Any], calls: int = LATENCY_CALLS, warm
 
 def measure_throughput(forward: Callable[[], Any], batch: int, calls: int = THROUGHPUT_CALLS,
                        warmup: int = THROUGHPUT_WARMUP, clock: Clock = time.perf_counter,
-                       sync: Callable[[], None] = no_sync) -> dict[str, Any]:
+                       sync: Callable[[], None] = no_sync) -> Throughput:
     """Items per second of FORWARD when each call processes BATCH items: BATCH * CALLS / seconds of the CALLS calls.
 
     The CALLS calls are timed as one span (one clock read before, one after a final sync), not call by call: a
@@ -149,7 +185,7 @@ def serving_cost(model: nn.Module, precision: str = "fp32", images: torch.Tensor
                  input_shape: tuple[int, ...] = (1, 28, 28), batch: int = THROUGHPUT_BATCH,
                  latency_calls: int = LATENCY_CALLS, latency_warmup: int = LATENCY_WARMUP,
                  throughput_calls: int = THROUGHPUT_CALLS, throughput_warmup: int = THROUGHPUT_WARMUP,
-                 clock: Clock = time.perf_counter, unit: str = "image") -> dict[str, Any]:
+                 clock: Clock = time.perf_counter, unit: str = "image") -> ServingCost:
     """Latency at batch 1 and throughput at batch BATCH of MODEL, on the device its parameters are on.
 
     MODEL is called as `model(x)` with x a float [B, *input_shape] tensor: normalised [B, 1, 28, 28] images for a
@@ -200,7 +236,7 @@ def serving_cost(model: nn.Module, precision: str = "fp32", images: torch.Tensor
 
 
 def detection_serving_cost(model: nn.Module, canvas_size: int = 84, canvases: torch.Tensor | None = None,
-                           precision: str = "fp32", **kwargs: Any) -> dict[str, Any]:
+                           precision: str = "fp32", **kwargs: Any) -> ServingCost:
     """`serving_cost` of the detector per canvas: latency of one canvas, throughput in canvases per second.
 
     The detector is called as the detection task evaluates it: `model(x)` with x a float [B, 1, S, S] batch of

@@ -25,9 +25,10 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 from ray.exceptions import RayError, RayTaskError
@@ -40,10 +41,12 @@ from jobs.engine.errors import Diverged
 from jobs.engine.measure.final_evaluation import ONNX_FILE, PREDICTIONS_FILE, UNDEPLOYABLE_ONNX_FILE
 from jobs.engine.run.cluster import Workers
 from jobs.engine.run.lost_node import lost_node
-from jobs.engine.run_result import RESULT_FILE, RunResult, build_result
-from jobs.engine.train.loop import SUMMARY_FILE, run_loop, train_func_per_worker
+from jobs.engine.run_result import RESULT_FILE, Metrics, RunResult, Summary, build_result
+from jobs.engine.train.loop import run_loop, train_func_per_worker
+from jobs.engine.train.prepare import LoopRequest
 from jobs.engine.train.progress import print_epoch, print_summary, say
 from jobs.engine.train.sessions import DIVERGED_FILE, TaskSession, TuneSession
+from jobs.engine.train.summary import SUMMARY_FILE
 
 
 def uses_ray_train(workers: Workers) -> bool:
@@ -59,10 +62,11 @@ def storage_path(storage: str | Path) -> str:
 def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers,
                  storage: str | Path,
                  name: str, progress: Queue | None = None, max_failures: int = 1,
-                 callbacks: list | None = None) -> TorchTrainer:
+                 callbacks: list | None = None, evaluate_after: bool = True) -> TorchTrainer:
+    request = LoopRequest(model, config, data_ref, progress, evaluate_after=evaluate_after)
     return TorchTrainer(
         train_func_per_worker,
-        train_loop_config={"model": model, "config": config, "data": data_ref, "progress": progress},
+        train_loop_config={"request": request},  # Ray Train passes the loop a dict
         scaling_config=ScalingConfig(num_workers=workers.count, use_gpu=workers.use_gpu,
                                      resources_per_worker=workers.resources()),
         run_config=RunConfig(name=name, storage_path=storage_path(storage),
@@ -74,13 +78,14 @@ def make_trainer(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, wo
 
 def fit_with_progress(trainer: TorchTrainer, progress: Queue | None, label: str = "") -> Any:
     """Run fit() in a thread while this thread prints the epoch lines the workers send."""
-    outcome: dict[str, Any] = {}
+    results: list[Any] = []  # ray.train.Result
+    errors: list[BaseException] = []
 
     def fit() -> None:
         try:
-            outcome["result"] = trainer.fit()
+            results.append(trainer.fit())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            outcome["error"] = exc
+            errors.append(exc)
 
     thread = threading.Thread(target=fit, daemon=True)
     thread.start()
@@ -93,9 +98,9 @@ def fit_with_progress(trainer: TorchTrainer, progress: Queue | None, label: str 
         except Empty:
             pass
     thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def train_with_ray_train(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, workers: Workers, output: Path,
@@ -110,6 +115,7 @@ def train_with_ray_train(model: str, config: dict[str, Any], data_ref: ray.Objec
     with result.checkpoint.as_directory() as folder:
         if (Path(folder) / DIVERGED_FILE).is_file():
             raise Diverged((Path(folder) / DIVERGED_FILE).read_text())
+        # The finished run's report (jobs/engine/train/loop.py evaluate_once) is its last checkpoint.
         summary = json.loads((Path(folder) / SUMMARY_FILE).read_text())
         keep_beside_result(Path(folder), output / name)
     return write_result(model, config, summary, workers, started, started_at, output / name, show_progress)
@@ -119,7 +125,7 @@ def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, 
                    train_storage: str) -> None:
     """The body of a Tune trial: train CONFIG and report every epoch to Tune (its trainable calls this)."""
     if not uses_ray_train(workers):
-        run_loop({"model": model, "config": config, "data": data_ref}, TuneSession())
+        run_loop(LoopRequest(model, config, data_ref, evaluate_after=False), TuneSession())
         return
     from ray import tune as ray_tune
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -132,7 +138,7 @@ def train_in_trial(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, 
     # checkpoint (Ray Train restores a run's checkpoints from its folder). A preemption that Ray was told of is
     # retried in here all the same (Ray Train's max_preemption_failures, unlimited by default).
     trainer = make_trainer(model, config, data_ref, workers, train_storage, name=trial_id, max_failures=0,
-                           callbacks=[TuneReportCallback()])
+                           callbacks=[TuneReportCallback()], evaluate_after=False)
     result = trainer.fit()
     if result.checkpoint is not None:
         with result.checkpoint.as_directory() as folder:
@@ -147,16 +153,23 @@ ATTEMPTS = 3
 
 # A generator task streams each epoch's metrics to the driver as it ends. Ray's own retry would replay the
 # generator and find fewer epochs after a resume, so the driver retries instead (max_retries=0).
+class Streamed(NamedTuple):
+    """One item a retrain's task streams to its driver: an epoch's line, or at the end the run's summary."""
+
+    epoch: Metrics | None = None
+    summary: Summary | None = None
+
+
 @ray.remote(max_retries=0)
-def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Iterator[dict[str, Any]]:
-    loop_config = {**loop_config, "held_since": held_since(submitted)}
-    lines: queue.Queue = queue.Queue()
+def loop_task(request: LoopRequest, folder: str, submitted: float) -> Iterator[Streamed]:
+    lines: queue.Queue[Metrics | None] = queue.Queue()
+    request = replace(request, held_since=held_since(submitted), progress=lines)
     failure: list[BaseException] = []
     session = TaskSession(Path(folder))
 
     def work() -> None:
         try:
-            run_loop({**loop_config, "progress": lines}, session)
+            run_loop(request, session)
         except BaseException as exc:  # noqa: BLE001 - raised again in the task's own thread below
             failure.append(exc)
         finally:
@@ -165,13 +178,13 @@ def loop_task(loop_config: dict[str, Any], folder: str, submitted: float) -> Ite
     thread = threading.Thread(target=work, name="loop", daemon=True)
     thread.start()
     while (line := lines.get()) is not None:
-        yield {"epoch": line}
+        yield Streamed(epoch=line)
     thread.join()
     if failure:
         raise failure[0]
     # From the checkpoint, not from memory: a run resumed after its last epoch has no epoch left to run.
     keep_beside_result(session.checkpoint, Path(folder), move=True)
-    yield {"summary": json.loads((session.checkpoint / SUMMARY_FILE).read_text())}
+    yield Streamed(summary=json.loads((session.checkpoint / SUMMARY_FILE).read_text()))
 
 
 def held_since(submitted: float) -> str:
@@ -207,13 +220,13 @@ def train_in_task(model: str, config: dict[str, Any], data_ref: ray.ObjectRef, w
     for attempt in range(1, ATTEMPTS + 1):
         try:
             summary = None
-            for ref in loop_task.options(**resources).remote({"model": model, "config": config, "data": data_ref},
-                                                             str(run_dir), time.time()):
+            for ref in loop_task.options(**resources).remote(LoopRequest(model, config, data_ref), str(run_dir),
+                                                             time.time()):
                 item = ray.get(ref)
-                if "summary" in item:
-                    summary = item["summary"]
-                elif show_progress:
-                    print_epoch(item["epoch"], label)
+                if item.summary is not None:
+                    summary = item.summary
+                elif item.epoch is not None and show_progress:
+                    print_epoch(item.epoch, label)
             break
         except RayError as exc:
             # The loop itself raised (a RayTaskError that wraps no lost node): running it again would raise again.
@@ -248,7 +261,7 @@ def keep_beside_result(checkpoint: Path, run_dir: Path, move: bool = False) -> N
             (checkpoint / name).unlink()
 
 
-def write_result(model: str, config: dict[str, Any], summary: dict[str, Any], workers: Workers, started: float,
+def write_result(model: str, config: dict[str, Any], summary: Summary, workers: Workers, started: float,
                  started_at: str, run_dir: Path, show: bool = True) -> RunResult:
     """RUN_DIR/result.json from the worker's summary; STARTED is the driver's perf_counter when it asked."""
     record = build_result(model, config, summary, workers, time.perf_counter() - started)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +37,68 @@ def pinned(path: Path | None = None) -> list[str]:
     return [line for line in lines if line and not line.startswith("-")]
 
 
-def stack_report(requirements: list[str], cuda: bool) -> dict[str, Any]:
-    """What this process has of REQUIREMENTS: {"missing": [[pin, needed by]], "mismatched": [[name, pin, version
-    found, needed by]], "cuda": torch.cuda.is_available() when CUDA is asked about, else None, "gpu_ids": the GPU
-    ids Ray gave it}. A pin is "name<specifier>"; "needed by" is "" for a line of REQUIREMENTS, "ray[tune]" for
-    what an extra it names brings (a `pip install ray` lacks what Tune and Train import)."""
+@dataclass(frozen=True)
+class Node:
+    """A node of the cluster as ray.nodes() describes it: what a problem names it by, and what it offers."""
+
+    node_id: str
+    address: str
+    hostname: str = ""
+    cpus: float = 0.0
+    gpus: float = 0.0
+
+    @classmethod
+    def from_ray(cls, node: dict[str, Any]) -> Node:
+        """One entry of ray.nodes() (keys NodeID, NodeManagerAddress, NodeManagerHostname, Resources)."""
+        resources = node.get("Resources") or {}
+        return cls(node["NodeID"], node["NodeManagerAddress"], node.get("NodeManagerHostname") or "",
+                   resources.get("CPU", 0.0), resources.get("GPU", 0.0))
+
+    @property
+    def label(self) -> str:
+        return f"{self.hostname or self.address} ({self.address}, node {self.node_id[:8]})"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    name: str
+    pin: str
+    found: str
+    needed_by: str
+
+
+@dataclass
+class StackReport:
+    """What one node's Python has of the pinned requirements. A pin is "name<specifier>"; `needed_by` is "" for a
+    line of requirements.txt, "ray[tune]" for what an extra it names brings (a `pip install ray` lacks what Tune
+    and Train import). `cuda`: torch.cuda.is_available() when CUDA is asked about, else None; `gpu_ids`: the GPU
+    ids Ray gave the check."""
+
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (pin, needed_by)
+    mismatched: list[Mismatch] = field(default_factory=list)
+    cuda: bool | None = None
+    gpu_ids: list[str] = field(default_factory=list)
+
+
+def stack_report(requirements: list[str], cuda: bool) -> StackReport:
+    """What this process has of REQUIREMENTS (pins of requirements.txt), and whether torch can use CUDA when CUDA
+    is asked about."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
 
-    missing, mismatched = [], []
+    report = StackReport()
 
     def check(requirement: Requirement, needed_by: str) -> bool:
         pin = f"{requirement.name}{requirement.specifier}"
         try:
             version = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
-            missing.append([pin, needed_by])
+            report.missing.append((pin, needed_by))
             return False
         # PEP 440: a pin without a local label accepts a local build of it (torch 2.14.1+cpu for ==2.14.1).
         if not requirement.specifier.contains(version, prereleases=True):
-            mismatched.append([requirement.name, pin, version, needed_by])
+            report.mismatched.append(Mismatch(requirement.name, pin, version, needed_by))
         return True
 
     for line in requirements:
@@ -72,27 +114,21 @@ def stack_report(requirements: list[str], cuda: bool) -> dict[str, Any]:
                       and dependency.marker.evaluate({"extra": extra})]
             if extras:
                 check(dependency, f"{requirement.name}[{extras[0]}]")
-    available = None
     if cuda:
         try:
             import torch
 
-            available = torch.cuda.is_available()
+            report.cuda = torch.cuda.is_available()
         except ImportError:  # reported as missing above
             pass
-    gpu_ids = [str(gpu) for gpu in ray.get_gpu_ids()] if ray.is_initialized() else []
-    return {"missing": missing, "mismatched": mismatched, "cuda": available, "gpu_ids": gpu_ids}
+    report.gpu_ids = [str(gpu) for gpu in ray.get_gpu_ids()] if ray.is_initialized() else []
+    return report
 
 
-def training_nodes() -> list[dict[str, Any]]:
+def training_nodes() -> list[Node]:
     """Alive nodes with CPUs or GPUs to train on (a head started with --num-cpus=0 trains nothing)."""
-    return [node for node in ray.nodes() if node["Alive"]
-            and (node["Resources"].get("CPU", 0) > 0 or node["Resources"].get("GPU", 0) > 0)]
-
-
-def node_label(node: dict[str, Any]) -> str:
-    return f"{node.get('NodeManagerHostname') or node['NodeManagerAddress']} ({node['NodeManagerAddress']}, " \
-           f"node {node['NodeID'][:8]})"
+    nodes = [Node.from_ray(node) for node in ray.nodes() if node["Alive"]]
+    return [node for node in nodes if node.cpus > 0 or node.gpus > 0]
 
 
 def check_nodes(gpu: str, in_process: bool, requirements: list[str] | None = None,
@@ -109,10 +145,8 @@ def check_nodes(gpu: str, in_process: bool, requirements: list[str] | None = Non
     nodes = training_nodes()
     if in_process:
         local = ray.get_runtime_context().get_node_id()
-        node = next((n for n in nodes if n["NodeID"] == local), {"NodeID": local, "NodeManagerAddress": "localhost",
-                                                                 "NodeManagerHostname": platform.node()})
-        gpus = node.get("Resources", {}).get("GPU", 0)
-        reports = [(node, stack_report(requirements, use_gpu and gpus > 0))]
+        node = next((n for n in nodes if n.node_id == local), Node(local, "localhost", platform.node()))
+        reports = [(node, stack_report(requirements, use_gpu and node.gpus > 0))]
     else:
         reports = ask_nodes(nodes, requirements, use_gpu, timeout_s)
     problems = [problem for node, report in reports for problem in node_problems(node, report)]
@@ -120,22 +154,22 @@ def check_nodes(gpu: str, in_process: bool, requirements: list[str] | None = Non
         raise UsageError(fix_hint(problems, reports))
 
 
-def ask_nodes(nodes: list[dict[str, Any]], requirements: list[str], use_gpu: bool,
-              timeout_s: float) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def ask_nodes(nodes: list[Node], requirements: list[str], use_gpu: bool,
+              timeout_s: float) -> list[tuple[Node, StackReport]]:
     """One stack_report task per node, pinned there; a node that does not answer in TIMEOUT_S is a UsageError."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     probe = ray.remote(stack_report)
     refs = {}
     for node in nodes:
-        cuda = use_gpu and node["Resources"].get("GPU", 0) > 0
+        cuda = use_gpu and node.gpus > 0
         options = {"num_cpus": 0, "num_gpus": CHECK_GPU_SHARE if cuda else 0, "max_retries": 0,
-                   "scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)}
+                   "scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
         refs[probe.options(**options).remote(requirements, cuda)] = node
     done, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
     if pending:
         raise UsageError(f"no answer within {timeout_s:g} s from "
-                         f"{', '.join(node_label(refs[ref]) for ref in pending)} to the check of its packages "
+                         f"{', '.join(refs[ref].label for ref in pending)} to the check of its packages "
                          "and GPU: is the node busy, or installing a runtime env?")
     answers = []
     for ref in done:
@@ -143,22 +177,22 @@ def ask_nodes(nodes: list[dict[str, Any]], requirements: list[str], use_gpu: boo
             answers.append((refs[ref], ray.get(ref)))
         except ray.exceptions.RayError as exc:  # our code cannot even run there: no working dir, a broken Python
             last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"node {node_label(refs[ref])}: the check of its packages could not run ({last}); "
+            raise UsageError(f"node {refs[ref].label}: the check of its packages could not run ({last}); "
                              "submit with --working-dir . and an image with the pinned stack") from None
     return answers
 
 
-def node_problems(node: dict[str, Any], report: dict[str, Any]) -> list[str]:
-    label = node_label(node)
+def node_problems(node: Node, report: StackReport) -> list[str]:
+    label = node.label
     problems = []
-    if report["missing"]:
+    if report.missing:
         problems.append(f"node {label} lacks " + ", ".join(pin + for_extra(needed_by)
-                                                           for pin, needed_by in report["missing"]))
-    if report["mismatched"]:
-        problems.append(f"node {label} has " + ", ".join(f"{name} {found} (pinned {pin}){for_extra(needed_by)}"
-                                                         for name, pin, found, needed_by in report["mismatched"]))
-    if report["cuda"] is False:
-        problems.append(f"node {label}: Ray offers GPU {', '.join(report['gpu_ids']) or '(none visible)'} but "
+                                                           for pin, needed_by in report.missing))
+    if report.mismatched:
+        problems.append(f"node {label} has " + ", ".join(f"{m.name} {m.found} (pinned {m.pin}){for_extra(m.needed_by)}"
+                                                         for m in report.mismatched))
+    if report.cuda is False:
+        problems.append(f"node {label}: Ray offers GPU {', '.join(report.gpu_ids) or '(none visible)'} but "
                         "torch.cuda.is_available() is False there (an NVIDIA driver too old for this CUDA, or no "
                         "device plugin); fix the node, or run with --gpu off")
     return problems
@@ -168,10 +202,10 @@ def for_extra(needed_by: str) -> str:
     return f" (for {needed_by})" if needed_by else ""
 
 
-def fix_hint(problems: list[str], reports: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+def fix_hint(problems: list[str], reports: list[tuple[Node, StackReport]]) -> str:
     """The problems in one line, and how to give the cluster the pinned packages."""
-    wanted = sorted({pin for _, report in reports for pin, _ in report["missing"]}
-                    | {pin for _, report in reports for _, pin, _, _ in report["mismatched"]})
+    wanted = sorted({pin for _, report in reports for pin, _ in report.missing}
+                    | {m.pin for _, report in reports for m in report.mismatched})
     text = "; ".join(problems)
     # Ray itself cannot come from a runtime env: the node runs the Ray of its image.
     pip = [pin for pin in wanted if not pin.startswith("ray=")]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from jobs.engine.data.mnist import Mnist
+from jobs.engine.run_result import Evaluation
 
 
 class Task(Protocol):
@@ -26,7 +27,7 @@ class Task(Protocol):
     def loss(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         """Mean training loss of the batch made of these training-set indices (augmented as configured)."""
 
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, split: str) -> Evaluation:
         """Metrics on "val" or "test": at least loss, accuracy, f1_macro, f1_weighted, confusion_matrix."""
 
     def predict(self, model: nn.Module, images: torch.Tensor) -> np.ndarray:

@@ -12,6 +12,7 @@ from torch import nn
 from jobs.engine.data.augment import prepare_batch
 from jobs.engine.data.mnist import Mnist
 from jobs.engine.precision import autocast
+from jobs.engine.run_result import Evaluation
 from jobs.engine.tasks.metrics import classification_metrics
 
 
@@ -35,7 +36,7 @@ class ClassificationTask:
                                label_smoothing=cfg["label_smoothing"])
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, split: str) -> Evaluation:
         images, labels = getattr(self.data, f"{split}_images"), getattr(self.data, f"{split}_labels")
         was_training = model.training
         model.eval()

@@ -24,6 +24,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torchmetrics.detection import MeanAveragePrecision
 
 from jobs.engine.data.mnist import Mnist
+from jobs.engine.run_result import Evaluation
 from jobs.engine.tasks.detection_data import Canvases, as_float, centred, split_canvases
 from jobs.engine.tasks.metrics import classification_metrics
 
@@ -55,7 +56,7 @@ class DetectionTask:
         return sum(losses.values())
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, split: str) -> Evaluation:
         was_training = model.training
         model.eval()
         try:
@@ -68,7 +69,7 @@ class DetectionTask:
             self.test_predictions = predicted
         no_box = predicted < 0
         metrics = classification_metrics(labels, np.where(no_box, (labels + 1) % 10, predicted), 1.0 - maps["map"])
-        return {**metrics, **maps, "no_box": int(no_box.sum())}
+        return {**metrics, "map_50": maps["map_50"], "map": maps["map"], "no_box": int(no_box.sum())}
 
     def batches(self, n: int) -> list[slice]:
         step = min(self.config["eval_batch_size"], EVAL_BATCH_CAP)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 
+from jobs.engine.run_result import Evaluation
 
-def classification_metrics(labels: np.ndarray, predictions: np.ndarray, loss: float) -> dict[str, Any]:
+
+def classification_metrics(labels: np.ndarray, predictions: np.ndarray, loss: float) -> Evaluation:
     return {
         "loss": float(loss),
         "accuracy": float((labels == predictions).mean()) if len(labels) else 0.0,

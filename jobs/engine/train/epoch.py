@@ -10,10 +10,12 @@ from torch import nn
 
 from jobs.engine.data.augment import memory_format
 from jobs.engine.data.batches import batch_bounds
+from jobs.engine.tasks import Task
 
 
-def run_epoch(model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, schedule: Any, indices: torch.Tensor,
-              batch_size: int, grad_clip: float = 0.0) -> torch.Tensor:
+def run_epoch(model: nn.Module, task: Task, optimizer: torch.optim.Optimizer,
+              schedule: torch.optim.lr_scheduler.LRScheduler, indices: torch.Tensor, batch_size: int,
+              grad_clip: float = 0.0) -> torch.Tensor:
     """One pass over `indices` in batches of `batch_size` (a remainder too small for every model folded into the
     last: jobs/engine/data/batches.py); returns the summed (not mean) loss, still on the device, so no sync per step."""
     loss_sum = torch.zeros((), device=indices.device)

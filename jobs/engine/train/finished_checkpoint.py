@@ -6,8 +6,8 @@ result.json is written, nothing continues it: its weights are what the report, s
 
 The file keeps its name and layout ({"model", "optimizer", "schedule", "state"}), with the optimizer's
 per-parameter tensors dropped and its param_groups (learning rates, a few hundred bytes) kept: the loop can still
-load it (jobs/engine/train/loop.py), and, its last epoch done, trains nothing more and reads the run's summary from the
-folder, which is how a torn result.json is redone cheaply.
+load it (jobs/engine/train/prepare.py), and, the run finished (its summary beside it), trains and measures nothing
+more; its driver reads the summary from the folder, which is how a torn result.json is redone cheaply.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from jobs.engine.atomic import replacing
-from jobs.engine.train.loop import CHECKPOINT_FILE
+from jobs.engine.train.state import CHECKPOINT_FILE
 
 
 def keep_weights_only(checkpoint: Path) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+
+from jobs.engine.run_result import Metrics, RunResult
 
 
 def say(text: str) -> None:
@@ -19,7 +20,7 @@ def fmt_duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def print_epoch(m: dict[str, Any], label: str = "") -> None:
+def print_epoch(m: Metrics, label: str = "") -> None:
     """LABEL tells apart the lines of runs that train at the same time (a sweep's retrains)."""
     done, total = m["epoch"], m["epochs"]
     left = m["train_time_s"] / done * (total - done)
@@ -29,7 +30,7 @@ def print_epoch(m: dict[str, Any], label: str = "") -> None:
           f"{fmt_duration(m['epoch_time_s'])}/epoch  ~{fmt_duration(left)} left")
 
 
-def print_summary(r: Any, path: Path) -> None:
+def print_summary(r: RunResult, path: Path) -> None:
     """The closing lines of a run from its RunResult (jobs/engine/run_result.py)."""
     acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy * 100:.2f}%"
     f1 = "n/a" if r.test_f1_macro is None else f"{r.test_f1_macro:.4f}"

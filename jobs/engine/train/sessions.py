@@ -14,18 +14,26 @@ from __future__ import annotations
 import platform
 import shutil
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import ray
 import torch
 from torch import nn
 
 from jobs.engine.errors import Diverged
+from jobs.engine.run_result import Metrics
 from jobs.engine.train.cpus import usable_cpus
 
 DIVERGED = "diverged"  # the metric a Ray Train worker reports instead of raising (TrainSession.diverged)
 DIVERGED_FILE = "diverged.txt"  # ... and the file of its last checkpoint that says so
+
+
+class Restorable(Protocol):
+    """A checkpoint as the loop reads it: ray.train.Checkpoint, or the tests' folder (tests/local_session.py)."""
+
+    def as_directory(self) -> AbstractContextManager[str]: ...
 
 
 class Session(Protocol):
@@ -36,13 +44,13 @@ class Session(Protocol):
     world: int
     device: torch.device
 
-    def get_checkpoint(self) -> Any: ...  # an object with `as_directory()`, as ray.train.Checkpoint, or None
+    def get_checkpoint(self) -> Restorable | None: ...
 
     def prepare_model(self, model: nn.Module) -> nn.Module: ...
 
     def cpus(self) -> int: ...  # the threads torch may compute with
 
-    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None: ...
+    def report(self, metrics: Metrics, folder: str | None = None) -> None: ...
 
     def diverged(self, message: str) -> None: ...
 
@@ -57,7 +65,7 @@ class TrainSession:
         check_gpu_usable(ray.get_gpu_ids())
         self.device = ray.train.torch.get_device()
 
-    def get_checkpoint(self) -> Any:
+    def get_checkpoint(self) -> Restorable | None:
         return ray.train.get_checkpoint()
 
     def cpus(self) -> int:
@@ -66,7 +74,7 @@ class TrainSession:
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return ray.train.torch.prepare_model(model)
 
-    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None:
+    def report(self, metrics: Metrics, folder: str | None = None) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(folder) if folder else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -113,10 +121,10 @@ class TuneSession(OneProcessSession):
         super().__init__()
         self.tune = tune
 
-    def get_checkpoint(self) -> Any:
+    def get_checkpoint(self) -> Restorable | None:
         return self.tune.get_checkpoint()
 
-    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None:
+    def report(self, metrics: Metrics, folder: str | None = None) -> None:
         checkpoint = self.tune.Checkpoint.from_directory(folder) if folder else None
         self.tune.report(metrics, checkpoint=checkpoint)
 
@@ -129,7 +137,7 @@ class TaskSession(OneProcessSession):
         super().__init__()
         self.checkpoint = folder / "checkpoint"
 
-    def get_checkpoint(self) -> Any:
+    def get_checkpoint(self) -> Restorable | None:
         from ray.train import Checkpoint
 
         # A task killed between the two renames below left only the previous epoch's folder.
@@ -138,7 +146,7 @@ class TaskSession(OneProcessSession):
                 return Checkpoint.from_directory(str(folder))
         return None
 
-    def report(self, metrics: dict[str, Any], folder: str | None = None) -> None:
+    def report(self, metrics: Metrics, folder: str | None = None) -> None:
         if folder is None:
             return
         staged, old = self.checkpoint.with_name("checkpoint.new"), self.checkpoint.with_name("checkpoint.old")

@@ -13,8 +13,9 @@ Every sample is still used once per epoch: full batches replay the graph, and th
 batch, or a batch with a remainder too small to train on folded into it: jobs/engine/data/batches.py) runs the same
 step eagerly at its own size. Capture runs a few real steps first on a side stream (cuDNN
 and cuBLAS choose kernels, optimizer state is allocated, as PyTorch's CUDA graph notes require); their time is
-counted in `compile_time_s` with the capture. On a CPU there is nothing to capture and every step runs eagerly:
-the same arithmetic, which is what the CPU tests compare with the eager loop.
+counted in `compile_time_s` with the capture, on the run's training clock (jobs/engine/train/clock.py). On a CPU
+there is nothing to capture and every step runs eagerly: the same arithmetic, which is what the CPU tests compare
+with the eager loop.
 
 A capture that raises (an op that synchronises with the host, a random generator not registered with the graph,
 an optimizer that is not capturable: nothing here has run on every card) must not fail the run: the step falls
@@ -30,13 +31,13 @@ checkpoint captures afresh).
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import torch
 from torch import nn
 
 from jobs.engine.data.batches import MIN_BATCH, full_and_tail
+from jobs.engine.train.clock import TrainingClock
 
 WARMUP_STEPS = 3
 
@@ -48,7 +49,8 @@ def captures(device: torch.device) -> bool:
 
 class StaticStep:
     def __init__(self, model: nn.Module, task: Any, optimizer: torch.optim.Optimizer, lrs: torch.Tensor,
-                 first_step: int, batch_size: int, grad_clip: float, epoch_size: int, device: torch.device) -> None:
+                 first_step: int, batch_size: int, grad_clip: float, epoch_size: int, device: torch.device,
+                 clock: TrainingClock | None = None) -> None:
         self.model, self.task, self.optimizer, self.grad_clip = model, task, optimizer, grad_clip
         self.device, self.batch_size = device, batch_size
         self.capture = captures(device)
@@ -63,8 +65,12 @@ class StaticStep:
         for group, lr in zip(optimizer.param_groups, lrs[first_step].tolist(), strict=True):
             group["lr"] = torch.tensor(lr, device=device)  # updated in place by every step, captured or not
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.compile_time_s = 0.0
+        self.clock = clock or TrainingClock()  # the loop's, so that the capture is taken out of its training time
         self.fallback: str | None = None  # why this run trains with the eager step after all, for result.json
+
+    @property
+    def compile_time_s(self) -> float:
+        return self.clock.compile_time_s
 
     def epoch(self, indices: torch.Tensor) -> torch.Tensor:
         """Train on `indices` (on the device, `epoch_size` of them); returns the summed loss, still on the device."""
@@ -137,10 +143,9 @@ class StaticStep:
 
     def warm_up_and_capture(self) -> int:
         """Run WARMUP_STEPS real steps on a side stream, then capture one step; returns the steps it trained."""
-        started = time.perf_counter()
-        self.warm_up()
-        self.graph = self.captured()
-        self.compile_time_s += time.perf_counter() - started
+        with self.clock.compiling():
+            self.warm_up()
+            self.graph = self.captured()
         return WARMUP_STEPS
 
     def warm_up(self) -> None:
