@@ -86,7 +86,7 @@ def test_tables_fit_their_cards_in_a_1000px_window(chromium, report, tmp_path):
     assert {"comparison-table", "statistics", "search", "search-learned", "calibration", "robustness"} <= set(cards)
     assert cards.count("statistics") == 2  # a row per model, a row per pair
     for table in seen["tables"]:
-        assert table.table <= table["room"], f"{table['card']}'s table is wider than its card: {table}"
+        assert table["table"] <= table["room"], f"{table['card']}'s table is wider than its card: {table}"
         assert table["hidden"] <= 0, f"{table['card']}'s table scrolls: {table}"
     assert seen["scrollWidth"] <= NARROW, "the page is wider than the window"
     assert next(width for card, width, *_ in seen["images"] if card == "timeline") > 0

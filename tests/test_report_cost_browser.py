@@ -55,7 +55,7 @@ def test_the_cost_figures_render_and_the_cost_table_fits_1000px(chromium, report
     assert [card for card, *_ in seen["images"]] == FIGURES
     for card, complete, width, height, shown in seen["images"]:
         assert complete and width > 0 and height > 0 and shown > 0, f"figure did not render: {card}"
-    table = seen.table
+    table = seen["table"]
     assert table["card"] == "cost" and table["rows"] == ["resnet18", "cnn", "faster_rcnn ‡", "vit", "alexnet"]
     assert table["width"] <= table["room"], f"the cost table is wider than its card: {table}"
     assert table["hidden"] <= 0, f"the cost table scrolls: {table}"

@@ -77,8 +77,8 @@ class StudyLog(ray_tune.Callback):
     driver). A study that cannot be written costs the sweep nothing: it says so once and stops writing."""
 
     def __init__(self, model: str, path: Path, searched: dict[str, BaseDistribution], metric: str,
-                 checks: int) -> None:
-        self.model, self.path, self.metric, self.checks = model, Path(path), metric, checks
+                 epochs: int) -> None:
+        self.model, self.path, self.metric, self.epochs = model, Path(path), metric, epochs
         self.distributions = searched
         self._study: optuna.Study | None = None
         self._storage: JournalStorage | None = None
@@ -151,10 +151,12 @@ class StudyLog(ray_tune.Callback):
         if frozen.state.is_finished():
             return
         values = list(frozen.intermediate_values.values())
-        ran = (trial.last_result or {}).get("training_iteration") or 0
+        # Complete when it ran every epoch, as trials.json says "ok" (tune/sweep/trials.py trial_record): a trial's
+        # sampled config may change its checks per epoch, so the count of checks cannot tell.
+        ran = (trial.last_result or {}).get("epoch") or 0
         if failed or not values:
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        elif ran < self.checks:  # ASHA stopped it at a rung
+        elif ran < self.epochs:  # ASHA stopped it between two checks
             storage.set_trial_state_values(trial_id, TrialState.PRUNED)
         else:
             storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [max(values)])

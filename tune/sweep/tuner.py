@@ -142,7 +142,7 @@ def make_tuner(setup: TrialSetup, search: str, samples: int, concurrency: int, s
     searcher = search_algorithm(search, METRIC, MODE, concurrency, seed,
                                 (journal(study.path), setup.model) if search == "optuna" else None,
                                 CostOf(setup.model, setup.base_config, cost) if cost else None)
-    logs = [] if search == "optuna" else [StudyLog(setup.model, study.path, study.searched, METRIC, checks)]
+    logs = [] if search == "optuna" else [StudyLog(setup.model, study.path, study.searched, METRIC, epochs)]
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=checks, grace_period=1, reduction_factor=2)
     return ray_tune.Tuner(
         trainable(setup),
