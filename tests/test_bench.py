@@ -21,6 +21,7 @@ TINY = ["--images", "2", "--batch-size", "2", "--rounds", "1", "--loader-workers
         "--race-epochs", "1", "--race-images", "1"]
 
 
+@pytest.mark.slow  # 15 s of measured epochs: over the fast tier's ~5 s a test
 def test_bench_writes_both_sections_and_keeps_the_rest(mnist_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\nHand-written notes stay.\n")
