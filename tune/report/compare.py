@@ -14,6 +14,7 @@ from jobs.engine.atomic import write_text_atomically
 from jobs.engine.finite import is_finite
 from tune.analysis.comparison import compare, fmt_config
 from tune.analysis.results import SweepResults, load_results
+from tune.analysis.row import ComparisonRow
 from tune.analysis.significance import N_RESAMPLES, bootstrap_accuracy, matched_mcnemar
 from tune.report.page import PAGE
 from tune.report.predictions import Predictions, correctness, sweep_predictions
@@ -52,10 +53,11 @@ class SweepsCompared:
     n_resamples: int
 
 
-def side(results: SweepResults, model: str, seeds: dict[int, Predictions], n_resamples: int) -> Side:
+def side(results: SweepResults, rows: dict[str, ComparisonRow], model: str, seeds: dict[int, Predictions],
+         n_resamples: int) -> Side:
+    """MODEL's retrain in one sweep (RESULTS, its comparison ROWS by model), its accuracy interval over SEEDS."""
     if model not in results.models:
         return Side("—", "not in this sweep", "—", "—")
-    rows = {row.model: row for row in compare(results).rows}
     row = rows.get(model)
     if row is None or not row.ok:
         return Side("—", f"not trained{': ' + row.reason if row and row.reason else ''}", "—", "—")
@@ -104,8 +106,11 @@ def compare_sweeps(a: Path, b: Path, n_resamples: int = N_RESAMPLES) -> SweepsCo
     predictions_a = sweep_predictions(results_a.output, results_a.finals).runs
     predictions_b = sweep_predictions(results_b.output, results_b.finals).runs
     models = list(dict.fromkeys([*results_a.models, *results_b.models]))
-    rows = [ArchitectureRow(model, side(results_a, model, predictions_a.get(model) or {}, n_resamples),
-                            side(results_b, model, predictions_b.get(model) or {}, n_resamples),
+    # Each sweep's comparison once (its costs and rows), not once per architecture.
+    rows_a = {row.model: row for row in compare(results_a).rows}
+    rows_b = {row.model: row for row in compare(results_b).rows}
+    rows = [ArchitectureRow(model, side(results_a, rows_a, model, predictions_a.get(model) or {}, n_resamples),
+                            side(results_b, rows_b, model, predictions_b.get(model) or {}, n_resamples),
                             mcnemar_text(predictions_a.get(model) or {}, predictions_b.get(model) or {})
                             if model in results_a.models and model in results_b.models else "in one sweep only")
             for model in models]

@@ -14,6 +14,7 @@ optuna/storages/journal/_file.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,11 +104,11 @@ class StudyLog(ray_tune.Callback):
         assert self._storage is not None
         return self._storage
 
-    def _write(self, what: str, action: object) -> None:
+    def _write(self, what: str, action: Callable[[], object]) -> None:
         if self._broken:
             return
         try:
-            action()  # type: ignore[operator]
+            action()
         except Exception as exc:  # noqa: BLE001 - the dashboard's record is never worth a sweep
             self._broken = True
             say(f"{self.model}: its Optuna study in {self.path} could not be written ({what}: {exc}); the sweep "
