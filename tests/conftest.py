@@ -32,6 +32,12 @@ _saved_environment: dict[str, str | None] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two workers on two cores: torch's default of a thread per core in each made them spin against each other
+        # (the cnn smoke run took 14.5 s beside the other worker, 2.1 s alone); one thread each halves nothing.
+        import torch
+
+        torch.set_num_threads(1)
     # A private, empty torch hub cache: no test finds real ImageNet weights, or leaves fakes, in the user's cache.
     torch_home = tempfile.mkdtemp(prefix="archsweep-torch-home-")
     config.add_cleanup(lambda: shutil.rmtree(torch_home, ignore_errors=True))
