@@ -15,6 +15,7 @@ from tune.report.compare import write_sweep_comparison
 from tune.report.write import write_report
 from tune.sweep.folder import find_sweep
 from tune.sweep.prices import price_flag
+from tune.track.flags import Tracking, add_flags
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, metavar=("SWEEP_A", "SWEEP_B"),
                         help="instead of a report, one page comparing two sweeps per architecture, written to "
                              "SWEEP_A/compare-<B>.html (tune/report/compare.py)")
+    add_flags(parser)  # --mlflow logs the sweep afterwards (tune/track/), adding only the runs the tracker lacks
     args = parser.parse_args(argv)
+    tracking = Tracking.take(vars(args))
     if args.compare is not None:
         if args.output is not None:
             raise UsageError("--compare takes the two sweeps itself: give no other folder")
@@ -39,10 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     prices = price_flag(args.price)
     if not args.output.strip():
         raise UsageError("the results folder is an empty string")
-    report = write_report(find_sweep(Path(args.output), "jobs.report"), prices)
+    folder = find_sweep(Path(args.output), "jobs.report")
+    tracker = tracking.check("the report")  # one that does not answer: one line, before any file is written
+    report = write_report(folder, prices)
     for path in report.files.values():
         print(f"wrote {path}")
     print(f"\n{report.summary}")
+    if tracker is not None:
+        from tune.track.observer import log_finished_sweep
+
+        return 0 if log_finished_sweep(tracker, folder, tracking.register) else 1
     return 0
 
 

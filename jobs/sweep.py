@@ -18,9 +18,15 @@ from tune.sweep.folder import check_name, check_writable
 from tune.sweep.plan import check_plan_unchanged, effective_plan, plan_sweep, resume_sweep, resumes, start_in_own_folder
 from tune.sweep.prices import price_flag
 from tune.sweep.request import SweepRequest
+from tune.track.flags import Tracking, add_flags
 
 
 def parse_args(argv: list[str] | None) -> SweepRequest:
+    return parse(argv)[0]
+
+
+def parse(argv: list[str] | None) -> tuple[SweepRequest, Tracking]:
+    """The sweep's flags, and apart from them the tracker's (--mlflow, --register), which define no sweep."""
     # Flags that define a sweep default to None, so that --resume can tell a flag given from a default.
     parser = ArgumentParser(prog="python -m jobs.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", help="smoke | quick | full (default: quick)")
@@ -63,11 +69,14 @@ def parse_args(argv: list[str] | None) -> SweepRequest:
     parser.add_argument("--keep-trial-checkpoints", action="store_true",
                         help="keep every trial's latest checkpoint after its architecture's best trial is chosen "
                              "(default: removed then; recorded in sweep.json, so a resume keeps them too)")
-    return SweepRequest.from_flags(vars(parser.parse_args(argv)))
+    add_flags(parser)
+    flags = vars(parser.parse_args(argv))
+    tracking = Tracking.take(flags)
+    return SweepRequest.from_flags(flags), tracking
 
 
 def main(argv: list[str] | None = None) -> int:
-    request = parse_args(argv)
+    request, tracking = parse(argv)
     prices = price_flag(request.price)
     resuming = resumes(request)
     if resuming:
@@ -84,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"name, or add --resume {output / request.name} to continue it")
     if sweep.storage:  # Tune's trials: a folder, or a URI (s3://...) opened and written to as Ray will
         check_storage(sweep.storage, "--storage")
+    tracker = tracking.check()  # a tracker that does not answer is a bad flag: said before Ray starts
     if prices is not None:
         sweep.prices = prices
     sweep.keep_trial_checkpoints = sweep.keep_trial_checkpoints or request.keep_trial_checkpoints
@@ -105,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         start_in_own_folder(sweep, output, request.name)
     from tune.report.write import report_finished_sweep
     from tune.sweep.orchestration import run_sweep
+    from tune.track.observer import MlflowObserver
 
-    run_sweep(sweep, configs, data, request.workers, request.gpu)  # ends with sweep.json complete
+    observers = [MlflowObserver(tracker, sweep, tracking.register)] if tracker else []
+    run_sweep(sweep, configs, data, request.workers, request.gpu, observers)  # ends with sweep.json complete
     report_finished_sweep(sweep)  # the sweep knows nothing of the page: the command writes it
+    for observer in observers:  # and hands it to the tracker
+        observer.report_written(sweep)
     return 0 if any(s.status == "ok" for s in sweep.status.values()) else 1
 
 

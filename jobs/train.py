@@ -10,6 +10,7 @@ from jobs.engine import config as run_config
 from jobs.engine.errors import ArgumentParser, UsageError, run_cli
 from jobs.engine.run.loopback import prefer_loopback
 from jobs.engine.run.storage import check_folder_name, check_writable
+from tune.track.flags import Tracking, add_flags
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--max-failures", type=int, default=1, help="worker-group restarts from checkpoint")
     parser.add_argument("--verbose", action="store_true", help="show Ray's own logs")
+    add_flags(parser, register=False)
     return parser.parse_args(argv)
 
 
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_mnist(args.data_dir)
     check_model_assets(args.model, config)
+    tracker = Tracking.take(vars(args)).check("the run")  # one that does not answer: said before Ray starts
 
     prefer_loopback(args.address)
     import ray
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
           f"images before the preset's limits", flush=True)
     train_with_ray_train(args.model, config, ray.put(data), workers, output, name,
           max_failures=args.max_failures)
+    if tracker is not None:
+        from tune.track.single_run import log_run
+
+        log_run(tracker, output / name)  # a tracker that fails costs the run nothing: said once
     return 0
 
 

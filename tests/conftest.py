@@ -215,9 +215,12 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def reference_sweep(tmp_path_factory, mnist_dir):
-    """The session's one real `python -m jobs.sweep` (tests/reference_sweep.py), run when a test first asks."""
+def reference_sweep(request, tmp_path_factory, mnist_dir):
+    """The session's one real `python -m jobs.sweep` (tests/reference_sweep.py), run when a test first asks; logged
+    to the session's MLflow server where .venv-mlflow is there (CI: always, tests/mlflow_server.py)."""
+    from tests.mlflow_server import mlflow_available, session_mlflow_server
     from tests.reference_sweep import run_reference_sweep
 
-    with run_reference_sweep(tmp_path_factory.mktemp("reference"), mnist_dir) as sweep:
+    uri = session_mlflow_server(request.config).uri if mlflow_available() else None
+    with run_reference_sweep(tmp_path_factory.mktemp("reference"), mnist_dir, uri) as sweep:
         yield sweep

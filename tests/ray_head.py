@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -39,20 +39,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_dashboard(url: str, token: str, head: subprocess.Popen, timeout_s: float = 120) -> None:
+def wait_until_answers(request: str | urllib.request.Request, process: subprocess.Popen, what: str,
+                       log: Callable[[], str] = lambda: "", timeout_s: float = 120, every_s: float = 0.25) -> None:
+    """Return once REQUEST (a URL of a server PROCESS started) answers; a RuntimeError naming WHAT, with the tail of
+    LOG, once PROCESS has exited or TIMEOUT_S seconds have passed."""
     deadline = time.monotonic() + timeout_s
-    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
-    while time.monotonic() < deadline:
-        if head.poll() is not None:
-            raise RuntimeError(f"ray head exited with {head.returncode}")
+    while True:
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"Ray dashboard at {url} did not answer within {timeout_s}s")
+            urllib.request.urlopen(request, timeout=2).close()  # noqa: S310 - a server of ours on 127.0.0.1
+            return
+        except OSError:  # refused, reset, timed out, or an HTTP error before the server is ready
+            if process.poll() is not None or time.monotonic() > deadline:
+                state = f"exited with {process.returncode}" if process.poll() is not None else f"{timeout_s:.0f} s"
+                raise RuntimeError(f"{what} did not start ({state}): {log()[-3000:]}") from None
+            time.sleep(every_s)
+
+
+def wait_for_dashboard(url: str, token: str, head: subprocess.Popen, timeout_s: float = 120) -> None:
+    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
+    wait_until_answers(request, head, f"Ray's dashboard at {url}", timeout_s=timeout_s, every_s=1)
 
 
 @contextmanager

@@ -10,6 +10,8 @@ What it is made to show, small enough for a 2-core machine:
 - vgg16 and alexnet without ImageNet weights (an empty TORCH_HOME; the dead proxy fails the download at once,
   with no traffic leaving the machine): rows that say why, never a crash.
 - the final retrains with every final check (serving, compute, ONNX, calibration, robustness) and the report.
+- logged live to the session's MLflow server (`--mlflow`, experiment `live`, `--register archsweep-live`) where
+  .venv-mlflow is there (tests/mlflow_server.py): tests/test_mlflow_sweep.py reads it back.
 
 Tests that change the folder work on a copy (`copy_of`). `seconds` is the sweep's wall time as the test session saw
 it.
@@ -49,6 +51,9 @@ SETTINGS = ["--set", "train_limit=512", "--set", "val_limit=256", "--set", "test
             "--set", "val_checks_per_epoch=4"]
 
 
+LIVE_EXPERIMENT, LIVE_MODEL = "live", "archsweep-live"  # where the reference sweep logs, and what it registers
+
+
 def behind_a_dead_proxy() -> dict[str, str]:
     """The environment of a user behind an HTTP proxy who never set NO_PROXY."""
     env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
@@ -62,6 +67,7 @@ class ReferenceSweep:
     folder: Path  # its own folder in OUTPUT
     stdout: str
     seconds: float
+    mlflow: str | None = None  # the tracking server it logged to, live (experiment LIVE_EXPERIMENT)
 
     def load(self, name: str):
         return json.loads((self.folder / name).read_text())
@@ -71,16 +77,18 @@ class ReferenceSweep:
 
 
 @contextmanager
-def run_reference_sweep(root: Path, mnist_dir: Path) -> Iterator[ReferenceSweep]:
-    """Run the sweep into ROOT/out as a process group of its own and yield it finished; raises AssertionError with
-    its output when it does not exit 0. A session that ends while it runs (a timeout, ^C) ends it and the Ray it
-    started, by id (tests/ray_head.py `stop_group`)."""
+def run_reference_sweep(root: Path, mnist_dir: Path, mlflow: str | None = None) -> Iterator[ReferenceSweep]:
+    """Run the sweep into ROOT/out as a process group of its own and yield it finished, logged to the MLflow
+    server at MLFLOW when given; raises AssertionError with its output when it does not exit 0. A session that ends
+    while it runs (a timeout, ^C) ends it and the Ray it started, by id (tests/ray_head.py `stop_group`)."""
     space = root / "space.json"
     space.write_text(json.dumps(SPACE))
     output, log, err = root / "out", root / "sweep.log", root / "sweep.err"
-    env = {**behind_a_dead_proxy(), "MNIST_DATA_DIR": str(mnist_dir), "TORCH_HOME": str(root / "empty-torch-home")}
+    env = {**behind_a_dead_proxy(), "MNIST_DATA_DIR": str(mnist_dir), "TORCH_HOME": str(root / "empty-torch-home"),
+           "MLFLOW_EXPERIMENT_NAME": LIVE_EXPERIMENT}
     command = [sys.executable, "-m", "jobs.sweep", "--models", ",".join(MODELS), "--preset", "smoke",
-               "--search", "grid", "--space", str(space), *SETTINGS, "--output", str(output)]
+               "--search", "grid", "--space", str(space), *SETTINGS, "--output", str(output),
+               *(["--mlflow", mlflow, "--register", LIVE_MODEL] if mlflow else [])]
     started = time.perf_counter()
     with open(log, "w") as out, open(err, "w") as errors:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=errors, env=env, start_new_session=True)
@@ -89,7 +97,7 @@ def run_reference_sweep(root: Path, mnist_dir: Path) -> Iterator[ReferenceSweep]
         stdout = log.read_text()
         assert code == 0, stdout[-4000:] + err.read_text()[-4000:]
         (folder,) = sweep_folders(output)
-        yield ReferenceSweep(output, folder, stdout, time.perf_counter() - started)
+        yield ReferenceSweep(output, folder, stdout, time.perf_counter() - started, mlflow)
     finally:
         stop_group(process)
 

@@ -10,9 +10,6 @@ import functools
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from pyarrow import fs as pafs
 
-from tests.ray_head import free_port, stop_group
+from tests.ray_head import free_port, stop_group, wait_until_answers
 
 KEYS = {"AWS_ACCESS_KEY_ID": "archsweep-test", "AWS_SECRET_ACCESS_KEY": "archsweep-test-secret"}
 
@@ -65,17 +62,13 @@ def s3_server(timeout_s: float = 60) -> Iterator[S3Server]:
         process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                    stdout=log, stderr=log, start_new_session=True)
         endpoint = f"http://127.0.0.1:{port}"
+
+        def tail() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")
+
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
-                    break
-                except (urllib.error.URLError, ConnectionError):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(f"moto's S3 server did not start: {log.read().decode()[-2000:]}") from None
-                    time.sleep(0.2)
+            wait_until_answers(f"{endpoint}/moto-api/", process, "moto's S3 server", tail, timeout_s, every_s=0.2)
             yield S3Server(endpoint)
         finally:
             stop_group(process)

@@ -5,7 +5,6 @@ kfp cannot share the main venv (protobuf and google-* pins), so the compile runs
 """
 
 import json
-import os
 import subprocess
 
 import kubernetes_validate
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from tests.k8s_helpers import K8S, REPO, of_kind, pod_templates, render, the_rayjob
+from tests.paths import venv_tool
 
 pytestmark = pytest.mark.process  # the pipeline is compiled by .venv-kfp's python, a process of its own
 
@@ -69,12 +69,7 @@ print(json.dumps(results))
 
 
 def kfp_python() -> str:
-    if not KFP_PY.is_file():
-        message = f"{KFP_PY} missing: `make kfp-install` creates it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(KFP_PY)
+    return venv_tool(KFP_PY, "kfp-install")
 
 
 @pytest.fixture(scope="module")

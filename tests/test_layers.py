@@ -22,7 +22,7 @@ LAYERS = {"models": 0, "jobs.engine": 1, "tune": 2, "jobs": 3}
 # Inside a layer, its rooms from lowest to highest ("" is the layer's own top level): a module may import its own
 # room and the rooms before it. The order is the one each layer's __init__ docstring gives.
 ROOMS = {"jobs.engine": ("", "data", "tasks", "measure", "train", "run", "bench"),
-         "tune": ("", "sweep", "analysis", "report")}
+         "tune": ("", "sweep", "track", "analysis", "report")}
 MAX_TOP_LEVEL_MODULES = 8  # per layer with rooms, __init__ included: more is a room missing
 COMMANDS = ("jobs.train", "jobs.sweep", "jobs.report", "jobs.fetch_mnist", "jobs.bench", "jobs.bench_sweep",
             "jobs.bench_serving", "jobs.dashboard")

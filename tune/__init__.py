@@ -2,6 +2,8 @@
 
 - `sweep/`: one sweep: its presets, spaces, flags and folder, the Tuner of each architecture, its trials, the
   retrains of the best, and the records it writes (sweep.json, trials.json);
+- `track/`: the sweep, its trials and retrains (and a single run) logged to an MLflow tracker, live through the
+  sweep's observer hook and afterwards from its folder; imports the sweep, never analysis/ or report/;
 - `analysis/`: from a sweep's stored records to numbers: the comparison table, costs, the Pareto front,
   significance and what the search learned; no page, no figure;
 - `report/`: the page: report.html, one module and one template partial per section, its figures and words.
