@@ -115,6 +115,19 @@ def no_process_in_the_fast_tier(request: pytest.FixtureRequest) -> Iterator[None
         yield
 
 
+MLFLOW_LOOKED = pytest.StashKey[bool]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # The first slow test of a session that logs to MLflow starts its servers, not waited for (tests/mlflow_server.py).
+    if item.get_closest_marker("slow") and not item.config.stash.get(MLFLOW_LOOKED, False):
+        from tests.mlflow_server import mlflow_available, needs_a_server, session_servers
+
+        item.config.stash[MLFLOW_LOOKED] = True
+        if mlflow_available() and any(needs_a_server(other) for other in item.session.items):
+            session_servers(item.config)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     for key, value in _saved_environment.items():
         if value is None:

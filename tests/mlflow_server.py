@@ -35,7 +35,7 @@ def mlflow_command() -> str:
 @dataclass
 class MlflowServer:
     uri: str  # http://127.0.0.1:PORT
-    folder: Path  # its SQLite store (mlflow.db) and artifacts/
+    folder: Path  # its SQLite store (mlflow.db), artifacts/ and server.log
     process: subprocess.Popen
 
     def client(self):
@@ -43,13 +43,18 @@ class MlflowServer:
 
         return MlflowClient(self.uri)
 
+    def wait(self, timeout_s: float = 120) -> MlflowServer:
+        """Self, once its /health answers."""
+        wait_until_answers(f"{self.uri}/health", self.process, "mlflow server",
+                           lambda: (self.folder / "server.log").read_text(errors="replace"), timeout_s)
+        return self
+
     def stop(self) -> None:
         stop_group(self.process)
 
 
-@contextmanager
-def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[MlflowServer]:
-    """A server keeping its runs in FOLDER, up (its /health answers) when yielded, ended on the way out."""
+def start_mlflow_server(folder: Path) -> MlflowServer:
+    """A server keeping its runs in FOLDER, starting (`wait` for it); a process group of its own, to `stop`."""
     command, port = mlflow_command(), free_port()
     folder.mkdir(parents=True, exist_ok=True)
     # One worker: the tests' requests come one at a time, and each worker is a process on a 2-core machine.
@@ -59,27 +64,45 @@ def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[MlflowServer
     # No job runner (huey consumers, for GenAI evaluation jobs): processes of its own that the tests never use.
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    uri = f"http://127.0.0.1:{port}"
     # Its log (a line per request) goes to a file: a pipe nobody reads would fill and stop the server.
     with open(folder / "server.log", "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=log, env=env, start_new_session=True)
+    return MlflowServer(f"http://127.0.0.1:{port}", folder, process)
+
+
+@contextmanager
+def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[MlflowServer]:
+    """A server keeping its runs in FOLDER, up (its /health answers) when yielded, ended on the way out."""
+    server = start_mlflow_server(folder)
     try:
-        wait_until_answers(f"{uri}/health", process, "mlflow server",
-                           lambda: (folder / "server.log").read_text(errors="replace"), timeout_s)
-        yield MlflowServer(uri, folder, process)
+        yield server.wait(timeout_s)
     finally:
-        stop_group(process)
+        server.stop()
 
 
 @functools.cache
+def session_servers(config: pytest.Config) -> dict[str, MlflowServer]:
+    """The session's servers (each pytest-xdist worker's), started at once and not waited for: "shared", which
+    every test that logs uses (each to an experiment of its own, MLFLOW_EXPERIMENT_NAME), and "to_stop", which
+    tests/test_mlflow_outage.py stops. A server takes ~8 s of 2 cores to start: conftest's
+    `pytest_runtest_setup` calls this at the first slow test of a session that will need them, so that they start
+    in the time the slow tests spend waiting on Ray, not when the reference sweep asks. Ended when the session ends."""
+    servers = {}
+    for name in ("shared", "to_stop"):
+        servers[name] = start_mlflow_server(Path(tempfile.mkdtemp(prefix=f"archsweep-mlflow-{name}-")))
+        config.add_cleanup(servers[name].stop)
+    return servers
+
+
 def session_mlflow_server(config: pytest.Config) -> MlflowServer:
-    """One server for the whole test session (each pytest-xdist worker's), started by the first test that asks for
-    it, ended when the session ends. Each test logs to an experiment of its own (MLFLOW_EXPERIMENT_NAME)."""
-    folder = Path(tempfile.mkdtemp(prefix="archsweep-mlflow-"))
-    manager = mlflow_server(folder)
-    server = manager.__enter__()
-    config.add_cleanup(lambda: manager.__exit__(None, None, None))
-    return server
+    """The session's shared server, up."""
+    return session_servers(config)["shared"].wait()
+
+
+def needs_a_server(item: pytest.Item) -> bool:
+    """Whether ITEM logs to a session server: the tracker's tests, and every user of the reference sweep (logged
+    live)."""
+    return item.path.name.startswith("test_mlflow_") or "reference_sweep" in getattr(item, "fixturenames", ())
 
 
 def nested(server: MlflowServer, experiment: str) -> tuple[object, list]:
