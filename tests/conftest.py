@@ -56,10 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "process all the same (`make test-fast`, between edits)")
 
 
-# `make test` runs in two pytest-xdist workers with `--dist loadgroup`: every slow test (Ray, processes) in one
-# worker, in order, so that the session's Ray and reference sweep start once and the process-heavy tests do not
-# fight each other for the 2 cores; the fast tests in the other, in the slow ones' idle time (Ray's start-ups,
-# waits on nodes and heads), which is about a third of their wall time.
+# `make test` runs in two pytest-xdist workers with `--dist loadgroup`: every test that starts Ray or a process in
+# one worker, in order, so that the session's Ray, reference sweep and MLflow servers start once and the
+# process-heavy tests do not fight each other for the 2 cores; the rest (those slow for their own training too) in
+# the other, in the first's idle time (Ray's start-ups, waits on nodes and heads), about a third of its wall time.
 def in_group(item: pytest.Item, group: str) -> None:
     """Put ITEM in pytest-xdist's work unit GROUP, as its `xdist_group` mark would: the group is the part of the
     test's id after '@'. pytest-xdist 3.8 writes that suffix to `item._nodeid`, which pytest 9.2 no longer reads
@@ -70,19 +70,27 @@ def in_group(item: pytest.Item, group: str) -> None:
         item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
+def starts_processes(item: pytest.Item) -> bool:
+    """Whether ITEM starts Ray or another process (marked `ray` at collection, or `process` by hand)."""
+    return bool(item.get_closest_marker("ray") or item.get_closest_marker("process"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kept, starting = [], []
     for item in items:
         if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
-        if item.get_closest_marker("ray") or item.get_closest_marker("process"):
+        starts = starts_processes(item)
+        if starts:
             item.add_marker(pytest.mark.slow)  # `-m "not slow"` skips every test that starts a process
             starting.append(item)
         else:
             kept.append(item)
         if getattr(config.option, "loadgroup", False):  # pytest-xdist sets it in its workers under loadgroup
-            in_group(item, "slow" if item.get_closest_marker("slow") else "fast")
+            # A test slow only for its own training (vgg16's step, resnet18's smoke run) starts nothing: it runs
+            # beside the fast ones, in the Ray tests' idle time, not after them in the processes' worker.
+            in_group(item, "processes" if starts else "in_process")
     if config.getoption("--no-processes"):
         config.hook.pytest_deselected(items=starting)
         items[:] = kept
@@ -119,8 +127,9 @@ MLFLOW_LOOKED = pytest.StashKey[bool]()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # The first slow test of a session that logs to MLflow starts its servers, not waited for (tests/mlflow_server.py).
-    if item.get_closest_marker("slow") and not item.config.stash.get(MLFLOW_LOOKED, False):
+    # The first test that starts processes, in a session that logs to MLflow, starts its servers, not waited for
+    # (tests/mlflow_server.py).
+    if starts_processes(item) and not item.config.stash.get(MLFLOW_LOOKED, False):
         from tests.mlflow_server import mlflow_available, needs_a_server, session_servers
 
         item.config.stash[MLFLOW_LOOKED] = True

@@ -84,9 +84,9 @@ def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[MlflowServer
 def session_servers(config: pytest.Config) -> dict[str, MlflowServer]:
     """The session's servers (each pytest-xdist worker's), started at once and not waited for: "shared", which
     every test that logs uses (each to an experiment of its own, MLFLOW_EXPERIMENT_NAME), and "to_stop", which
-    tests/test_mlflow_outage.py stops. A server takes ~8 s of 2 cores to start: conftest's
-    `pytest_runtest_setup` calls this at the first slow test of a session that will need them, so that they start
-    in the time the slow tests spend waiting on Ray, not when the reference sweep asks. Ended when the session ends."""
+    tests/test_mlflow_outage.py stops. A server takes ~8 s of 2 cores to start: conftest's `pytest_runtest_setup`
+    calls this at the first test that starts processes in a session that will need them, so that they start in the
+    time those tests spend waiting on Ray, not when the reference sweep asks. Ended when the session ends."""
     servers = {}
     for name in ("shared", "to_stop"):
         servers[name] = start_mlflow_server(Path(tempfile.mkdtemp(prefix=f"archsweep-mlflow-{name}-")))

@@ -29,10 +29,28 @@ def kinds(children: list, kind: str) -> list:
     return [r for r in children if r.data.tags.get("archsweep.kind") == kind]
 
 
+def share_a_trial_id(folder) -> None:
+    """Give each architecture's first trial the same id, as Tune does by chance (its ids are unique within one
+    search: architectures' Tuners made in the same instant share a prefix), in FOLDER's trials.json and sweep.json."""
+    trials, sweep = json.loads((folder / "trials.json").read_text()), json.loads((folder / "sweep.json").read_text())
+    shared, seen = trials[0]["trial_id"], set()
+    for trial in trials:
+        if trial["model"] not in seen:
+            seen.add(trial["model"])
+            status = sweep["status"][trial["model"]]
+            if status.get("best_trial_id") == trial["trial_id"]:
+                status["best_trial_id"] = shared
+            trial["trial_id"] = shared
+    assert len(seen) >= 3
+    (folder / "trials.json").write_text(json.dumps(trials))
+    (folder / "sweep.json").write_text(json.dumps(sweep))
+
+
 def test_a_finished_sweep_is_logged_once_as_a_parent_with_a_run_per_trial_and_retrain(
         reference_sweep, server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "reference")
     folder = copy_of(reference_sweep, tmp_path) / reference_sweep.folder.name
+    share_a_trial_id(folder)
     for _ in range(2):  # the second adds nothing
         done = run_in_process(main, [str(folder), "--mlflow", server.uri, "--register", "archsweep-reference"],
                               capsys)
@@ -46,11 +64,11 @@ def test_a_finished_sweep_is_logged_once_as_a_parent_with_a_run_per_trial_and_re
             "trials.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
     # A run per trials.json entry (the failed ones too, FAILED), each check's figures at step = its place.
-    trials = {t["trial_id"]: t for t in reference_sweep.load("trials.json")}
-    runs = {r.data.tags["archsweep.trial_id"]: r for r in kinds(children, "trial")}
+    trials = {(t["model"], t["trial_id"]): t for t in json.loads((folder / "trials.json").read_text())}
+    runs = {(r.data.tags["archsweep.model"], r.data.tags["archsweep.trial_id"]): r for r in kinds(children, "trial")}
     assert sorted(runs) == sorted(trials) and len(kinds(children, "trial")) == len(trials)
-    for trial_id, trial in trials.items():
-        run = runs[trial_id]
+    for key, trial in trials.items():
+        run = runs[key]
         assert run.info.status == ("FAILED" if trial["status"] == "failed" else "FINISHED"), trial
         assert {k: str(v) for k, v in trial["config"].items()} == run.data.params
         history = client.get_metric_history(run.info.run_id, "val_accuracy")

@@ -31,18 +31,20 @@ def test_the_reference_sweep_logged_a_parent_with_every_trial_and_retrain_live(r
         a.path for a in client.list_artifacts(parent.info.run_id)}
 
     trials = reference_sweep.load("trials.json")
-    runs = {r.data.tags["archsweep.trial_id"]: r for r in children if r.data.tags["archsweep.kind"] == "trial"}
-    assert sorted(runs) == sorted(t["trial_id"] for t in trials) and len(trials) >= 6
+    # By architecture and id: Tune's ids are unique within one architecture's search only.
+    runs = {(r.data.tags["archsweep.model"], r.data.tags["archsweep.trial_id"]): r for r in children
+            if r.data.tags["archsweep.kind"] == "trial"}
+    assert sorted(runs) == sorted((t["model"], t["trial_id"]) for t in trials) and len(trials) >= 6
     assert {t["status"] for t in trials} >= {"failed", "ok"}
     for trial in trials:  # each check as Tune reported it: the figures trials.json keeps, at its iteration
-        run = runs[trial["trial_id"]]
+        run = runs[trial["model"], trial["trial_id"]]
         assert "archsweep.status" not in run.data.tags, trial  # logged live, not from trials.json afterwards
         assert run.info.status == ("FAILED" if trial["status"] == "failed" else "FINISHED"), trial
         history = sorted(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
         assert [(m.step, m.value) for m in history] == [
             (step, check["val_accuracy"]) for step, check in enumerate(trial["history"], start=1)
             if check.get("val_accuracy") is not None], trial["trial_id"]
-        assert set(run.data.params) == set(trial["config"])
+        assert set(run.data.params) == set(trial["config"]), trial["trial_id"]
 
     retrains = {r.data.tags["archsweep.model"]: r for r in children if r.data.tags["archsweep.kind"] == "retrain"}
     assert sorted(retrains) == sorted(TRAINED) and len(children) == len(trials) + len(TRAINED)

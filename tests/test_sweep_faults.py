@@ -150,6 +150,9 @@ def run_until_trials_finish(command, count, env, timeout_s=400, while_running=No
             if len(finished) >= count or time.monotonic() > deadline:
                 time.sleep(3)  # let Tune write its experiment state once more
                 if while_running is not None and process.poll() is None:
+                    # Frozen, not ended, while it is looked at: left running, a fast machine finished the whole
+                    # sweep during the look (seen once), and there was nothing left to resume.
+                    os.killpg(process.pid, signal.SIGSTOP)
                     while_running()
                 break
     finally:

@@ -14,8 +14,10 @@ from tune.track.runs import ACTIVE, SweepRuns, log_batch, numbers
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
-def trial_key(trial_id: str) -> str:
-    return f"trial/{trial_id}"
+def trial_key(model: str, trial_id: str) -> str:
+    # The model too: Tune's trial ids are unique within one Tuner only, and architectures' Tuners made in the same
+    # instant share a prefix (uuid1's clock: vit's and faster_rcnn's first trials were both 3f01a_00000).
+    return f"trial/{model}/{trial_id}"
 
 
 def trial_tags(model: str, trial_id: str) -> dict[str, str]:
@@ -47,7 +49,7 @@ class TrialRuns(ray_tune.Callback):
             runs.later(f"{self.model}'s new trial", lambda: self._start(runs, trial_id, config))
 
     def _start(self, runs: SweepRuns, trial_id: str, config: dict[str, object]) -> None:
-        key = trial_key(trial_id)
+        key = trial_key(self.model, trial_id)
         if key in runs.children():  # a resumed search's trial continues its run; a whole one is never redone
             return
         run_id = runs.child(key, f"{self.model} {trial_id}", trial_tags(self.model, trial_id))
@@ -57,7 +59,7 @@ class TrialRuns(ray_tune.Callback):
         runs, step = self.runs(), result.get("training_iteration")
         if runs is None or step is None:
             return
-        key, metrics = trial_key(trial.trial_id), check_metrics(result, int(step))
+        key, metrics = trial_key(self.model, trial.trial_id), check_metrics(result, int(step))
         runs.later(f"{self.model}'s check", lambda: self._check(runs, key, metrics))
 
     @staticmethod
@@ -74,7 +76,7 @@ class TrialRuns(ray_tune.Callback):
 
     def _end(self, trial: Trial, status: str) -> None:
         if (runs := self.runs()) is not None:
-            key = trial_key(trial.trial_id)
+            key = trial_key(self.model, trial.trial_id)
             runs.later(f"{self.model}'s finished trial", lambda: self._ended(runs, key, status))
 
     @staticmethod
@@ -85,7 +87,7 @@ class TrialRuns(ray_tune.Callback):
 
 def log_trial_record(runs: SweepRuns, record: TrialRecord) -> None:
     """RECORD as its trial's run, unless a whole one is there (logged live, or by an earlier report)."""
-    key = trial_key(record.trial_id)
+    key = trial_key(record.model, record.trial_id)
     if runs.whole(key):
         return
     tags = {**trial_tags(record.model, record.trial_id), "archsweep.status": record.status}
