@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from jobs.engine.train.progress import say
@@ -24,16 +25,18 @@ class MlflowObserver:
     def __init__(self, tracker: Tracker, sweep: Sweep, register: str | None = None) -> None:
         self.runs = SweepRuns(tracker, sweep_key(sweep))
         self.register = register
+        self._opening = threading.Lock()
         ACTIVE[self.runs.key] = self.runs  # what this sweep's Tune callbacks log to (tune/track/runs.py ACTIVE)
 
     def start(self, sweep: Sweep) -> str | None:
         """The parent run, made or found again (a resumed sweep's); running again until the report ends it."""
         def open_parent() -> str:
-            if self.runs.parent_id is None:
-                parent = self.runs.parent(sweep)
-                self.runs.tracker.client().update_run(parent, status="RUNNING")
-                say(f"mlflow: logging this sweep to {self.runs.tracker.uri}, experiment "
-                    f"{self.runs.tracker.experiment!r}, run {parent}")
+            with self._opening:  # the architectures' threads start their searches at once: one opens it, once
+                if self.runs.parent_id is None:
+                    parent = self.runs.parent(sweep)
+                    self.runs.tracker.client().update_run(parent, status="RUNNING")
+                    say(f"mlflow: logging this sweep to {self.runs.tracker.uri}, experiment "
+                        f"{self.runs.tracker.experiment!r}, run {parent}")
             return self.runs.parent(sweep)
         return self.runs.tracker.attempt("the sweep's run", open_parent)
 
