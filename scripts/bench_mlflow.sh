@@ -2,15 +2,17 @@
 # What --mlflow costs a sweep (issue 27: `make sweep` at most 5% longer): the same sweep, same seed, without and
 # with --mlflow to a real `mlflow server` on 127.0.0.1 (.venv-mlflow, SQLite store, local artifacts), in turns,
 # ROUNDS times. Prints each run's wall time and the median of each side. The server runs on the same cores as the
-# sweep, as it would not on a cluster: what this measures is an upper bound.
+# sweep, as it would not be on a cluster: its work counts against the sweep here.
 #   scripts/bench_mlflow.sh                       # the quick preset (make sweep), one round
 #   PRESET=smoke ROUNDS=2 scripts/bench_mlflow.sh # smaller, twice
-# Needs `make install mlflow-install`. Exits 1 when a sweep fails.
+#   SWEEP_ARGS="--models cnn,vit" scripts/bench_mlflow.sh   # more flags for both sides
+# Needs `make install mlflow-install`, and MNIST_DATA_DIR where the machine cannot download MNIST. Exits 1 when a
+# sweep fails. Figures of 2026-12-06: BENCHMARKS.md, "What --mlflow costs a sweep".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET="${PRESET:-quick}"
 ROUNDS="${ROUNDS:-1}"
-EXTRA=(${SWEEP_ARGS:-})
+read -r -a EXTRA <<<"${SWEEP_ARGS:-}"
 work="$(mktemp -d /tmp/archsweep-bench-mlflow.XXXXXX)"
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 MLFLOW_DISABLE_TELEMETRY=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid .venv-mlflow/bin/mlflow server \
