@@ -13,6 +13,7 @@ from jobs.engine.run.cluster import Workers, plan_workers
 from jobs.engine.train.loop import mean_over_ranks
 from jobs.train import main as train_main
 from tests.cli import assert_usage_error, run_in_process
+from tests.mlflow_server import keep_no_proxy, mlflow_available, session_mlflow_server
 
 
 @pytest.fixture
@@ -84,16 +85,22 @@ def test_the_loss_is_averaged_over_the_samples_of_every_rank(tmp_path):
 
 @pytest.mark.slow
 def test_ray_train_two_workers_report_from_rank_0_and_restart_from_the_last_checkpoint(
-        ray_local, train_events, mnist_dir, tmp_path, capsys):
+        ray_local, train_events, mnist_dir, tmp_path, capsys, request, monkeypatch):
     """The suite's one Ray Train run of the loop, through the train command as a user runs it: what only Ray Train
     does. Two workers (DDP over gloo) train one model; rank 1 joins each report barrier with nothing and only rank 0
     evaluates and checkpoints; a worker raises at the start of epoch 2, and FailureConfig restarts the group from
     epoch 1's checkpoint (not from scratch); the final run's measurements run on rank 0, its predictions land
-    beside result.json."""
+    beside result.json. Logged to the session's MLflow server with --mlflow, where there is one (CI: always)."""
+    server = None
+    if mlflow_available():
+        keep_no_proxy(monkeypatch)
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "train")
+        server = session_mlflow_server(request.config)
     done = run_in_process(train_main, ["--model", "cnn", "--preset", "smoke", "--workers", "2", "--gpu", "off",
                                        "--set", "epochs=2", "--set", "fail_at_epoch=1", "--set", "export_onnx=false",
                                        "--set", "robustness_images=0", "--data-dir", str(mnist_dir),
-                                       "--output", str(tmp_path), "--name", "restarted"], capsys)
+                                       "--output", str(tmp_path), "--name", "restarted",
+                                       *(["--mlflow", server.uri] if server else [])], capsys)
     assert done.returncode == 0, done.stderr[-3000:]
     events = train_events()
     # Report, failure, report, then the finished run's report (its test evaluation and final measurements, after
@@ -117,3 +124,11 @@ def test_ray_train_two_workers_report_from_rank_0_and_restart_from_the_last_chec
     assert result["final_evaluation_errors"] == {} and result["latency_ms_p50"] > 0 and result["gflops_per_image"] > 0
     assert (tmp_path / "restarted" / "predictions.npz").is_file()  # beside result.json, out of Train's checkpoint
     assert "test accuracy" in done.stdout  # the command's own summary line
+    if server is not None:  # jobs.train --mlflow: the run as one run, its figures, per-epoch history and checkpoint
+        client = server.client()
+        (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+        assert run.info.status == "FINISHED" and run.data.tags["archsweep.model"] == "cnn"
+        assert run.data.metrics["test_accuracy"] == result["test_accuracy"] and run.data.params["epochs"] == "2"
+        assert [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch.val_accuracy"),
+                                        key=lambda m: m.step)] == [h["val_accuracy"] for h in result["history"]]
+        assert any(a.path == "checkpoint" for a in client.list_artifacts(run.info.run_id))

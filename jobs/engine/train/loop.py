@@ -198,9 +198,11 @@ def evaluate_once(run: Run) -> None:
         folder = Path(name)
         if cfg["evaluate_test"]:
             test = summary["test"] = run.task.evaluate(model, "test")
-            # The last epoch's entry of result.json's history carries the test numbers too.
-            last.update({"test_accuracy": test["accuracy"], "test_f1_macro": test["f1_macro"],
-                         "test_loss": test["loss"]})
+            # The last epoch's entry of result.json's history carries the test numbers too: a new dict, never the
+            # one the epoch reported, which Ray Train may still hold unsent (its controller polls for reports; seen
+            # under load: the epoch's own report arrived with these numbers in it).
+            last = run.state.history[-1] = {**last, "test_accuracy": test["accuracy"],
+                                            "test_f1_macro": test["f1_macro"], "test_loss": test["loss"]}
             summary.update(evaluate_final(model, run.task, cfg, run.device, folder, run.state.train_images))
         write_checkpoint(run, folder)
         (folder / SUMMARY_FILE).write_text(json.dumps(summary))
