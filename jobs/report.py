@@ -30,10 +30,14 @@ def main(argv: list[str] | None = None) -> int:
                              "SWEEP_A/compare-<B>.html (tune/report/compare.py)")
     add_flags(parser)  # --mlflow logs the sweep afterwards (tune/track/), adding only the runs the tracker lacks
     args = parser.parse_args(argv)
+    tracked = args.mlflow is not None or args.register is not None  # given here, not from the environment
     tracking = Tracking.take(vars(args))
     if args.compare is not None:
         if args.output is not None:
             raise UsageError("--compare takes the two sweeps itself: give no other folder")
+        if tracked:
+            raise UsageError("--compare logs nothing to a tracker: send each sweep with `jobs.report SWEEP --mlflow "
+                             "URI`")
         a, b = (find_sweep(Path(folder), "jobs.report --compare") for folder in args.compare)
         print(f"wrote {write_sweep_comparison(a, b)}")
         return 0

@@ -48,3 +48,5 @@ def test_the_command_takes_two_sweeps_and_no_third(reports, tmp_path, capsys):
     a = reports.copy(tmp_path / "a", "close_call", seeds=1)
     assert_usage_error(run_in_process(main, [str(a), "--compare", str(a), str(a)], capsys), "--compare takes")
     assert_usage_error(run_in_process(main, ["--compare", str(a), str(tmp_path / "nope")], capsys), "nope")
+    assert_usage_error(run_in_process(main, ["--compare", str(a), str(a), "--mlflow", "http://127.0.0.1:9"], capsys),
+                       "--compare logs nothing")

@@ -51,11 +51,15 @@ def test_a_finished_sweep_is_logged_once_as_a_parent_with_a_run_per_trial_and_re
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "reference")
     folder = copy_of(reference_sweep, tmp_path) / reference_sweep.folder.name
     share_a_trial_id(folder)
-    for _ in range(2):  # the second adds nothing
+    said = []
+    for _ in range(2):  # the second adds nothing, and says so
         done = run_in_process(main, [str(folder), "--mlflow", server.uri, "--register", "archsweep-reference"],
                               capsys)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        said.append(next(line for line in done.stdout.splitlines() if " logged to " in line))
     parent, children = nested(server, "reference")
+    assert said[0].endswith(f"({len(children)} nested runs added, 0 already there)"), said
+    assert said[1].endswith(f"(0 nested runs added, {len(children)} already there)"), said
     client = server.client()
     assert parent.info.status == "FINISHED" and parent.data.params["preset"] == "smoke"
     assert parent.data.params["search"] == "grid" and json.loads(parent.data.params["models"]) == list(
@@ -105,9 +109,11 @@ def test_a_finished_sweep_is_logged_once_as_a_parent_with_a_run_per_trial_and_re
 def test_a_single_runs_folder_is_one_run_with_its_figures_and_onnx_model(reference_sweep, server, monkeypatch,
                                                                         capsys):
     # jobs.train --mlflow logs its run's folder (result.json, checkpoint, model.onnx) so: a retrain's has the same.
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "single")
+    # The experiment named to the tracker, not in the environment (as the default `archsweep` is): the ONNX model
+    # must land in it too, not in MLflow's process-wide "Default".
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     run_folder = reference_sweep.folder / "final" / "cnn" / "seed0"
-    assert log_run(Tracker(server.uri, what="the run"), run_folder)
+    assert log_run(Tracker(server.uri, experiment="single", what="the run"), run_folder)
     client = server.client()
     (run,) = client.search_runs([client.get_experiment_by_name("single").experiment_id])
     result = json.loads((run_folder / "result.json").read_text())
@@ -116,4 +122,9 @@ def test_a_single_runs_folder_is_one_run_with_its_figures_and_onnx_model(referen
     epochs = client.get_metric_history(run.info.run_id, "epoch.val_accuracy")
     assert [m.value for m in epochs] == [h["val_accuracy"] for h in result["history"]]
     assert run.data.tags["archsweep.model_uri"].startswith("models:/")
+    import mlflow
+
+    mlflow.set_tracking_uri(server.uri)
+    model_id = mlflow.models.get_model_info(run.data.tags["archsweep.model_uri"]).model_id
+    assert client.get_logged_model(model_id).experiment_id == run.info.experiment_id
     assert "mlflow: seed0 logged to" in capsys.readouterr().out

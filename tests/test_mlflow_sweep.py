@@ -60,7 +60,9 @@ def test_the_reference_sweep_logged_a_parent_with_every_trial_and_retrain_live(r
             info = mlflow.models.get_model_info(run.data.tags["archsweep.model_uri"])
             assert "onnx" in info.flavors and info.signature is not None and info.saved_input_example_info
             # The retrain's figures on its model too (MLflow 3's model metrics), as log_model would link them.
-            figures = {m.key: m.value for m in client.get_logged_model(info.model_id).metrics}
+            logged = client.get_logged_model(info.model_id)
+            assert logged.experiment_id == parent.info.experiment_id  # in the sweep's experiment, not "Default"
+            figures = {m.key: m.value for m in logged.metrics}
             assert figures["test_accuracy"] == result["test_accuracy"], sorted(figures)[:10]
     assert exported >= 2, "no ONNX model logged for cnn and vit"
     (version,) = client.search_model_versions(f"name = '{LIVE_MODEL}'")

@@ -80,5 +80,5 @@ def log_finished_sweep(tracker: Tracker, folder: Path, register: str | None = No
     parent = tracker.attempt("the sweep's records", log_all)
     if parent is not None:
         say(f"mlflow: {folder.name} logged to {tracker.uri}, experiment {tracker.experiment!r}, run {parent} "
-            f"({len(runs.children())} nested runs)")
+            f"({runs.made} nested runs added, {len(runs.children()) - runs.made} already there)")
     return parent is not None

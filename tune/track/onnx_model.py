@@ -28,6 +28,9 @@ def log_onnx(tracker: Tracker, run_id: str, path: Path) -> tuple[str, str]:
     example = np.zeros([d if isinstance(d, int) else 1 for d in first.shape], dtype=DTYPES.get(first.type, "float32"))
     signature = infer_signature(example, session.run(None, {first.name: example})[0])
     mlflow.set_tracking_uri(tracker.uri)  # log_model goes through MLflow's process-wide tracker
+    # and puts the model in the process-wide experiment, not its run's: "Default" unless set (MLflow 3.17's
+    # fluent._create_logged_model), which left the sweep's experiment's Models view empty.
+    mlflow.set_experiment(experiment_id=tracker.experiment_id())
     info = mlflow.onnx.log_model(
         onnx.load(str(path)), name=MODEL_NAME, run_id=run_id, signature=signature, input_example=example,
         # Named, not inferred: MLflow's inference runs a Python process per model (~5 s each on 2 cores).

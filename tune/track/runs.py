@@ -51,6 +51,7 @@ class SweepRuns:
     parent_id: str | None = None
     _children: dict[str, Nested] | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    made: int = 0  # nested runs this process made (a run found whole is not remade)
     _queue: ThreadPoolExecutor | None = field(default=None, repr=False)
     _pending: list[Future] = field(default_factory=list, repr=False)
 
@@ -122,6 +123,7 @@ class SweepRuns:
             run = client.create_run(self.tracker.experiment_id(), run_name=name,
                                     tags={PARENT_TAG: self.parent_id or "", KEY_TAG: key, **tags})
             self.children()[key] = Nested(run.info.run_id, run.info.status)
+            self.made += 1
             return run.info.run_id
 
     def ended(self, key: str, status: str = "FINISHED") -> None:
