@@ -44,8 +44,8 @@ def test_a_recorded_sweep_is_continued_only_with_the_flags_it_was_recorded_with(
 def test_an_empty_folder_left_by_a_killed_start_is_started_again_and_a_filled_one_is_not_taken(
         tmp_path, capsys, mnist_dir):
     """A run killed between claiming OUTPUT/NAME and writing sweep.json leaves an empty folder: the retry starts
-    the sweep there (it gets as far as Ray, which no_ray stops). A folder with files but no sweep.json is not
-    claimed, and its files stay."""
+    the sweep there (it gets as far as starting Ray, which the no_ray fixture refuses). A folder with files but no
+    sweep.json is not claimed, and its files stay."""
     (tmp_path / "job").mkdir()
     with pytest.raises(AssertionError, match="Ray was started"):
         main(["--models", "cnn", "--preset", "smoke", "--output", str(tmp_path), "--resume-or-start", "--name", "job",

@@ -62,6 +62,7 @@ class MlflowObserver:
         if self.runs.parent_id is not None:
             self.runs.later("the report", lambda: log_report(self.runs, sweep))
         self.runs.drain()
+        ACTIVE.pop(self.runs.key, None)  # its searches are over: no callback asks for these runs again
 
 
 def log_finished_sweep(tracker: Tracker, folder: Path, register: str | None = None) -> bool:

@@ -1,16 +1,16 @@
 """A sweep's runs in the tracker: its parent run, found by the sweep's tag or made once, and the nested runs under
-it, each found by its key (trial/ID, retrain/MODEL/seedK): what is there already is never logged twice."""
+it, each found by its key (trial/MODEL/ID, retrain/MODEL/seedK): what is there already is never logged twice."""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from jobs.engine.finite import is_finite
 from tune.sweep.record import Sweep
 from tune.track.tracker import Tracker
 
@@ -140,8 +140,7 @@ def param_value(value: object) -> str:
 
 def numbers(values: dict[str, object], prefix: str = "") -> dict[str, float]:
     """The finite numbers of VALUES (not booleans), as metrics named PREFIX + key."""
-    return {f"{prefix}{k}": float(v) for k, v in values.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+    return {f"{prefix}{k}": float(v) for k, v in values.items() if is_finite(v)}
 
 
 def log_batch(tracker: Tracker, run_id: str, metrics: Sequence[tuple[str, float, int]] = (),
